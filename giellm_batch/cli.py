@@ -1,0 +1,143 @@
+"""`giellm-batch` command line: run the job, inspect prompts and parses, list tasks, build the tiny model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from giellm_batch.job import add_run_arguments, run_from_args
+from giellm_batch.tasks import TaskRegistry, load_task_registry
+
+DEFAULT_REGISTRY = "conf/tasks.yaml"
+
+
+def _registry(path: str) -> TaskRegistry:
+    try:
+        return load_task_registry(Path(path))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+
+
+def _task(registry: TaskRegistry, name: str) -> tuple[object, object]:
+    if name not in registry.tasks:
+        raise SystemExit(f"error: unknown task '{name}'; known: {', '.join(sorted(registry.tasks))}")
+    task = registry.tasks[name]
+    return task, registry.profiles[task.profile]
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    from giellm_batch.prompts import build_prompt
+
+    task, profile = _task(_registry(args.registry), args.task)
+    sys.stdout.write(build_prompt(task, profile, args.text) + "\n")  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from giellm_batch.grounding import ground_items
+    from giellm_batch.parsing import parse_output
+
+    task, profile = _task(_registry(args.registry), args.task)
+    result = parse_output(args.output, task, profile, sentence=args.text or "",  # type: ignore[arg-type]
+                          truncated=args.truncated)
+    payload = {
+        "status": result.status, "text_label": result.text_label, "text_label_known": result.text_label_known,
+        "flags": list(result.flags), "raw_output": args.output,
+        "items": ground_items(result, task, args.text or "", 0),  # type: ignore[arg-type]
+    }
+    print(json.dumps(payload, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    registry = _registry(args.registry)
+    if args.json:
+        print(json.dumps({n: asdict(t) for n, t in registry.tasks.items()}, ensure_ascii=False, indent=2))
+        return 0
+    for name, task in registry.tasks.items():
+        labels = " ".join(task.text_labels) or "(open)"
+        items = " ".join(task.item_labels) or "(open)"
+        print(f"{name:<12} [{task.profile}] IW={task.iw!r} {task.item_kind}{task.fields} -> {task.records}")
+        print(f"{'':<12} text labels: {labels}")
+        print(f"{'':<12} item labels: {items}")
+    return 0
+
+
+def cmd_build_tiny_model(args: argparse.Namespace) -> int:
+    from giellm_batch import tiny_model
+
+    argv = ["--out", args.out, *sum((["--corpus", c] for c in args.corpus), [])]
+    return tiny_model.main([*argv, "--force"] if args.force else argv)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from giellm_batch.config import SparkSettings
+    from giellm_batch.spark_session import build_spark
+    from giellm_batch.sql import run_sql_file
+
+    spark = build_spark(SparkSettings(master="local[*]", app_name="giellm-batch-sql"))
+    run_sql_file(spark, str(Path(args.warehouse).resolve()), args.file).show(args.limit, truncate=False)
+    return 0
+
+
+def cmd_delta_package(_: argparse.Namespace) -> int:
+    from giellm_batch.spark_session import delta_maven_coordinate
+
+    print(delta_maven_coordinate())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="giellm-batch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the extraction job (same as spark-submit jobs/extract.py)")
+    add_run_arguments(run)
+    run.set_defaults(func=run_from_args)
+
+    prompt = sub.add_parser("prompt", help="print the exact prompt for one text and task")
+    prompt.add_argument("--task", required=True)
+    prompt.add_argument("text")
+    prompt.add_argument("--registry", default=DEFAULT_REGISTRY, help=f"task registry YAML ({DEFAULT_REGISTRY})")
+    prompt.set_defaults(func=cmd_prompt)
+
+    parse = sub.add_parser("parse", help="parse one model output into JSON (with offsets if --text is given)")
+    parse.add_argument("--task", required=True)
+    parse.add_argument("--text", help="the source sentence, for grounding and ambiguous ':'/';' splits")
+    parse.add_argument("--truncated", action="store_true", help="the output was cut at max_new_tokens")
+    parse.add_argument("output")
+    parse.add_argument("--registry", default=DEFAULT_REGISTRY)
+    parse.set_defaults(func=cmd_parse)
+
+    tasks = sub.add_parser("tasks", help="list the configured tasks with their IW and labels")
+    tasks.add_argument("--registry", default=DEFAULT_REGISTRY)
+    tasks.add_argument("--json", action="store_true")
+    tasks.set_defaults(func=cmd_tasks)
+
+    tiny = sub.add_parser("build-tiny-model", help="build the random-weight smoke-test model (labels meaningless)")
+    tiny.add_argument("--out", required=True)
+    tiny.add_argument("--corpus", action="append", default=[], help="directory of .txt files for the tokenizer")
+    tiny.add_argument("--force", action="store_true")
+    tiny.set_defaults(func=cmd_build_tiny_model)
+
+    sql = sub.add_parser("sql", help="run a query file from sql/ against a warehouse (tables become views)")
+    sql.add_argument("file")
+    sql.add_argument("--warehouse", default="warehouse")
+    sql.add_argument("--limit", type=int, default=50)
+    sql.set_defaults(func=cmd_sql)
+
+    delta = sub.add_parser("delta-package", help="print the Delta Maven coordinate for spark-submit --packages")
+    delta.set_defaults(func=cmd_delta_package)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

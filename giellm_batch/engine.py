@@ -1,0 +1,127 @@
+"""Executor-side vLLM engine: built once per Python worker, reused across partitions and tasks.
+
+Nothing here runs on the driver except `EngineSpec` construction; `vllm` is imported only inside
+`get_engine`, on the executor. Errors are captured per prompt where possible: a failing batch is
+bisected so one bad prompt costs one `error` row, not the partition. An engine that cannot start
+is fatal and fails the task (Spark retries it), because every row after it would fail too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+log = logging.getLogger("giellm_batch.engine")
+
+_ENGINES: dict[str, Any] = {}  # one engine per worker process, keyed by its settings
+ENGINE_STARTS: dict[str, int] = {}  # how often this worker built each engine (tests read it)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Picklable engine settings, built on the driver from the job config."""
+
+    model: str
+    max_model_len: int
+    dtype: str
+    kv_cache_memory_bytes: int
+    gpu_memory_utilization: float
+    tensor_parallel_size: int
+    max_num_seqs: int
+    enable_prefix_caching: bool
+    seed: int
+    quantization: str
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str | None
+    finish_reason: str | None  # "stop" | "length" | None when the prompt failed
+    n_tokens: int
+    error: str | None = None
+
+
+def get_engine(spec: EngineSpec) -> Any:
+    """The worker's engine for `spec`, built on first use."""
+    key = spec.key()
+    engine = _ENGINES.get(key)
+    if engine is None:
+        # In-process engine core: vLLM's multiprocessing would fork inside a Spark Python worker.
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        from vllm import LLM
+
+        kwargs: dict[str, Any] = {
+            "model": spec.model,
+            "tokenizer": spec.model,
+            "max_model_len": spec.max_model_len,
+            "dtype": spec.dtype,
+            "tensor_parallel_size": spec.tensor_parallel_size,
+            "max_num_seqs": spec.max_num_seqs,
+            "enable_prefix_caching": spec.enable_prefix_caching,
+            "seed": spec.seed,
+            "disable_log_stats": True,
+        }
+        if spec.kv_cache_memory_bytes:
+            kwargs["kv_cache_memory_bytes"] = spec.kv_cache_memory_bytes
+        else:
+            kwargs["gpu_memory_utilization"] = spec.gpu_memory_utilization
+        if spec.quantization:
+            kwargs["quantization"] = spec.quantization
+        started = time.monotonic()
+        engine = LLM(**kwargs)
+        _ENGINES[key] = engine
+        ENGINE_STARTS[key] = ENGINE_STARTS.get(key, 0) + 1
+        log.warning("engine for %s ready in %.1fs (pid %d)", spec.model, time.monotonic() - started, os.getpid())
+    return engine
+
+
+def sampling_params(max_new_tokens: int, regex: str | None) -> Any:
+    """Greedy decoding bounded by max_new_tokens, optionally constrained by a regex."""
+    from vllm import SamplingParams
+
+    if regex is None:
+        return SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+    from vllm.sampling_params import StructuredOutputsParams
+
+    return SamplingParams(
+        temperature=0.0, max_tokens=max_new_tokens, structured_outputs=StructuredOutputsParams(regex=regex)
+    )
+
+
+def count_prompt_tokens(engine: Any, prompts: Sequence[str]) -> list[int]:
+    tokenizer = engine.get_tokenizer()
+    return [len(tokenizer.encode(p)) for p in prompts]
+
+
+def generate(engine: Any, prompts: Sequence[str], params: Sequence[Any]) -> list[Generation]:
+    """Generate for every prompt; a failure is isolated to the prompts that cause it."""
+    if not prompts:
+        return []
+    try:
+        outputs = engine.generate(list(prompts), list(params), use_tqdm=False)
+    except Exception as exc:
+        if _is_fatal(exc):
+            raise
+        if len(prompts) == 1:
+            return [Generation(None, None, 0, f"{type(exc).__name__}: {exc}"[:500])]
+        mid = len(prompts) // 2
+        return generate(engine, prompts[:mid], params[:mid]) + generate(engine, prompts[mid:], params[mid:])
+    results = []
+    for out in outputs:
+        completion = out.outputs[0]
+        results.append(Generation(completion.text, completion.finish_reason, len(completion.token_ids)))
+    return results
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    # A dead engine fails every later prompt too: let Spark retry the task on a fresh worker.
+    return type(exc).__name__ in {"EngineDeadError", "MemoryError"} or isinstance(exc, MemoryError)

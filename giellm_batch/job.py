@@ -1,0 +1,93 @@
+"""The extraction job's entry point, shared by `spark-submit jobs/extract.py` and `giellm-batch run`.
+
+Order matters: arguments and config are validated completely before Spark starts, so a config
+mistake exits with code 2 and a message saying what to fix, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from giellm_batch.config import ConfigError, JobConfig, load_config
+from giellm_batch.constraints import worst_case_tokens
+
+log = logging.getLogger("giellm_batch.job")
+DEFAULT_CONFIG = "conf/local.yaml"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
+                        help=f"job YAML (default: {DEFAULT_CONFIG}: local Spark, sample articles, tiny model)")
+    parser.add_argument("--output", help="warehouse root for the Delta tables (overrides output.warehouse)")
+    parser.add_argument("--input", help="articles to read (overrides input.path)")
+    parser.add_argument("--input-format", choices=["livedoor", "jsonl", "parquet", "delta"],
+                        help="overrides input.format")
+    parser.add_argument("--model", help="model directory (overrides model.path)")
+    parser.add_argument("--tasks", help="comma-separated task names (overrides tasks); see `giellm-batch tasks`")
+    parser.add_argument("--force", action="store_true",
+                        help="reprocess articles already done by this pipeline (rows are merged, not duplicated)")
+    parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+
+
+def config_from_args(args: argparse.Namespace) -> JobConfig:
+    overrides: dict[str, dict[str, Any]] = {
+        "output": {"warehouse": args.output},
+        "input": {"path": args.input, "format": args.input_format},
+        "model": {"path": args.model},
+    }
+    config = load_config(args.config, overrides=overrides)
+    if args.tasks:
+        names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        unknown = [n for n in names if n not in config.task_registry.tasks]
+        if unknown:
+            raise ConfigError("--tasks", [f"unknown task(s) {unknown}; known: {sorted(config.task_registry.tasks)}"])
+        config = JobConfig(**{**config.__dict__, "tasks": tuple(names)})
+    return config
+
+
+def warn_on_tight_token_budget(config: JobConfig) -> None:
+    if not config.engine.constrained_decoding:
+        return
+    for task in config.selected_tasks():
+        need = worst_case_tokens(task, config.task_registry.profiles[task.profile],
+                                 config.engine.max_items, config.engine.max_span_chars)
+        if need > config.engine.max_new_tokens:
+            log.warning("task %s: a constrained output may need up to %d tokens but engine.max_new_tokens is %d;"
+                        " long outputs will be cut and parsed as partial", task.name, need,
+                        config.engine.max_new_tokens)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="extract.py",
+        description="GIELLM extraction over Japanese news: articles -> sentences -> prompts -> vLLM -> "
+                    "parsed records -> Delta tables under the warehouse.",
+    )
+    add_run_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    warn_on_tight_token_budget(config)
+
+    from giellm_batch.pipeline import run_job
+    from giellm_batch.spark_session import build_spark
+
+    spark = build_spark(config.spark)
+    summary = run_job(config, spark, force=args.force)
+    print(json.dumps({"run_id": summary.run_id, "status": summary.status, "warehouse": summary.warehouse,
+                      "articles_in": summary.articles_in, "articles_processed": summary.articles_processed,
+                      "articles_skipped": summary.articles_skipped,
+                      "articles_quarantined": summary.articles_quarantined, "prompts": summary.prompts,
+                      "parse_ok": summary.parse_ok, "wall_seconds": summary.wall_seconds}, ensure_ascii=False))
+    return 0 if summary.status == "succeeded" else 1

@@ -1,0 +1,102 @@
+"""Spark transformations from staged step outputs to the rows of each output table.
+
+Pure DataFrame -> DataFrame functions (no writes), so they can be checked on small inline data.
+`stamp` holds the provenance columns every result row carries (pipeline_hash, model_id, run_id).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from giellm_batch.config import JobConfig
+from giellm_batch.schemas import ITEMS
+
+
+def _with_stamp(df: Any, stamp: dict[str, str]) -> Any:
+    from pyspark.sql import functions as F
+
+    for name, value in stamp.items():
+        df = df.withColumn(name, F.lit(value))
+    return df
+
+
+def with_duplicate_ids_rejected(raw: Any) -> Any:
+    """Reject every accepted record after the first with the same article_id (by record_key)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    accepted_first = Window.partitionBy("article_id").orderBy(F.col("reject_reason").isNotNull(), "record_key")
+    rank = F.row_number().over(accepted_first)
+    reason = F.when(
+        F.col("reject_reason").isNull() & F.col("article_id").isNotNull() & (rank > 1),
+        F.concat(F.lit("duplicate article_id '"), F.col("article_id"), F.lit("' in this input")),
+    ).otherwise(F.col("reject_reason"))
+    return raw.withColumn("reject_reason", reason)
+
+
+def quarantine_rows(rejected: Any, unsegmented: Any, stamp: dict[str, str]) -> Any:
+    """Rows for the quarantine table: read/validation rejects and articles with no sentence."""
+    from pyspark.sql import functions as F
+
+    read = rejected.select("record_key", F.lit("read").alias("stage"), F.col("reject_reason").alias("reason"),
+                           "article_id", "source", "payload")
+    seg = unsegmented.select(
+        "record_key", F.lit("segmentation").alias("stage"),
+        F.lit("no sentence with text after segmentation").alias("reason"), "article_id", "source",
+        F.substring("body", 1, 2000).alias("payload"))
+    rows = read.unionByName(seg).withColumn("quarantined_at", F.current_timestamp())
+    return _with_stamp(rows, stamp)
+
+
+def article_rows(done: Any, sentences: Any, stamp: dict[str, str]) -> Any:
+    from pyspark.sql import functions as F
+
+    counts = sentences.groupBy("article_id").agg(F.count("*").cast("int").alias("n_sentences"))
+    published_date = F.try_to_date(F.substring("published_at", 1, 10), "yyyy-MM-dd")
+    rows = (done.join(counts, "article_id", "left")
+            .withColumn("published_date", published_date)
+            .withColumn("processed_at", F.current_timestamp()))
+    return _with_stamp(rows, stamp)
+
+
+def result_rows(sentences: Any, extractions: Any, config: JobConfig, stamp: dict[str, str]) -> dict[str, Any]:
+    """Rows for sentences, extractions and the four item tables."""
+    from pyspark.sql import functions as F
+
+    items = extractions.select(
+        "article_id", "sentence_idx", "task", "text_label",
+        F.explode(F.from_json("items_json", ITEMS)).alias("it"),
+    )
+    first, second = F.col("it.spans")[0], F.col("it.spans")[1]
+    by_table: dict[str, list[str]] = {}
+    for task in config.selected_tasks():
+        by_table.setdefault(task.records, []).append(task.name)
+
+    def of(table: str) -> Any:
+        return items.filter(F.col("task").isin(by_table.get(table, [])))
+
+    keys = ["article_id", "sentence_idx", "task", F.col("it.item_idx").alias("item_idx"), "text_label"]
+    pair_cols = [
+        *keys, F.col("it.label").alias("label"), F.col("it.label_known").alias("label_known"),
+        first["text"].alias("span"), first["char_start"].alias("char_start"),
+        first["char_end"].alias("char_end"), first["grounded"].alias("grounded"),
+    ]
+    out = {
+        "sentences": sentences,
+        "extractions": extractions.drop("items_json"),
+        "entities": of("entities").select(*pair_cols),
+        "sentiment_words": of("sentiment_words").select(*pair_cols),
+        "relations": of("relations").select(
+            *keys, first["text"].alias("head"), first["char_start"].alias("head_start"),
+            first["char_end"].alias("head_end"), F.col("it.label").alias("relation"),
+            F.col("it.label_known").alias("relation_known"), second["text"].alias("tail"),
+            second["char_start"].alias("tail_start"), second["char_end"].alias("tail_end"),
+            (first["grounded"] & second["grounded"]).alias("grounded"),
+        ),
+        "events": of("events").select(
+            *keys, F.col("it.label").alias("event_type"), F.col("it.label_known").alias("event_type_known"),
+            F.col("it.spans").alias("arguments"),
+            F.forall("it.spans", lambda s: s["grounded"]).alias("grounded"),
+        ),
+    }
+    return {name: _with_stamp(df, stamp) for name, df in out.items()}

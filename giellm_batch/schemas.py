@@ -1,0 +1,120 @@
+"""Every Spark schema of the project, in one place, with each output table's merge keys.
+
+Result tables carry `pipeline_hash` in their keys: the same article processed by another model
+or another task definition is a different result and is kept side by side, while a rerun of
+the same pipeline merges onto the same keys and adds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+
+def _schema(*fields: tuple[str, object]) -> StructType:
+    return StructType([StructField(name, dtype, True) for name, dtype in fields])  # type: ignore[arg-type]
+
+
+S, I, L, B = StringType(), IntegerType(), LongType(), BooleanType()
+
+# Canonical input record, before and after validation (reading.py).
+RAW_ARTICLE = _schema(
+    ("record_key", S), ("source", S), ("article_id", S), ("url", S), ("title", S),
+    ("published_at", S), ("category", S), ("body", S), ("content_hash", S),
+    ("reject_reason", S), ("payload", S),
+)
+
+# One sentence of an accepted article (segmentation step output).
+SENTENCE = _schema(
+    ("article_id", S), ("sentence_idx", I), ("text", S), ("char_start", I), ("char_end", I),
+    ("n_morphemes", I),
+)
+
+# The inference step's output: one row per sentence x task, items still as JSON.
+EXTRACTION_STAGE = _schema(
+    ("article_id", S), ("sentence_idx", I), ("task", S), ("prompt", S), ("raw_output", S),
+    ("finish_reason", S), ("n_output_tokens", I), ("parse_status", S), ("text_label", S),
+    ("text_label_known", B), ("flags", ArrayType(S)), ("n_items", I), ("items_json", S), ("error", S),
+)
+
+SPAN = StructType([
+    StructField("role", S), StructField("text", S), StructField("char_start", I),
+    StructField("char_end", I), StructField("grounded", B),
+])
+# The JSON layout of `items_json`, produced by grounding.items_to_json.
+ITEMS = ArrayType(StructType([
+    StructField("item_idx", I), StructField("label", S), StructField("label_known", B),
+    StructField("spans", ArrayType(SPAN)),
+]))
+
+_PROVENANCE = (("pipeline_hash", S), ("model_id", S), ("run_id", S))
+_ITEM_KEY = (("article_id", S), ("sentence_idx", I), ("task", S), ("item_idx", I))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    schema: StructType
+    keys: tuple[str, ...]
+    description: str
+
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (
+    TableSpec("articles", _schema(
+        ("article_id", S), ("url", S), ("title", S), ("published_at", S), ("published_date", DateType()),
+        ("category", S), ("body", S), ("content_hash", S), ("n_sentences", I), ("source", S),
+        *_PROVENANCE, ("processed_at", TimestampType()),
+    ), ("article_id", "pipeline_hash"), "accepted articles; written last, so a row marks the article done"),
+    TableSpec("sentences", _schema(
+        ("article_id", S), ("sentence_idx", I), ("text", S), ("char_start", I), ("char_end", I),
+        ("n_morphemes", I), *_PROVENANCE,
+    ), ("article_id", "sentence_idx", "pipeline_hash"), "sentences with offsets into the article body"),
+    TableSpec("extractions", _schema(
+        ("article_id", S), ("sentence_idx", I), ("task", S), ("text_label", S), ("text_label_known", B),
+        ("raw_output", S), ("parse_status", S), ("flags", ArrayType(S)), ("n_items", I),
+        ("finish_reason", S), ("n_output_tokens", I), ("error", S), ("prompt", S), *_PROVENANCE,
+    ), ("article_id", "sentence_idx", "task", "pipeline_hash"), "one row per sentence x task"),
+    TableSpec("entities", _schema(
+        *_ITEM_KEY, ("text_label", S), ("label", S), ("label_known", B), ("span", S),
+        ("char_start", I), ("char_end", I), ("grounded", B), *_PROVENANCE,
+    ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "named entities (pair items)"),
+    TableSpec("sentiment_words", _schema(
+        *_ITEM_KEY, ("text_label", S), ("label", S), ("label_known", B), ("span", S),
+        ("char_start", I), ("char_end", I), ("grounded", B), *_PROVENANCE,
+    ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "sentiment words with polarity"),
+    TableSpec("relations", _schema(
+        *_ITEM_KEY, ("text_label", S), ("head", S), ("head_start", I), ("head_end", I),
+        ("relation", S), ("relation_known", B), ("tail", S), ("tail_start", I), ("tail_end", I),
+        ("grounded", B), *_PROVENANCE,
+    ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "relation triples"),
+    TableSpec("events", _schema(
+        *_ITEM_KEY, ("text_label", S), ("event_type", S), ("event_type_known", B),
+        ("arguments", ArrayType(SPAN)), ("grounded", B), *_PROVENANCE,
+    ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "event tuples"),
+    TableSpec("quarantine", _schema(
+        ("record_key", S), ("stage", S), ("reason", S), ("article_id", S), ("source", S),
+        ("payload", S), ("pipeline_hash", S), ("run_id", S), ("quarantined_at", TimestampType()),
+    ), ("record_key", "stage", "pipeline_hash"), "input that could not be processed, with reason and stage"),
+    TableSpec("runs", _schema(
+        ("run_id", S), ("started_at", TimestampType()), ("finished_at", TimestampType()), ("status", S),
+        ("config_path", S), ("config_hash", S), ("pipeline_hash", S), ("model_id", S),
+        ("model_revision", S), ("tasks", ArrayType(S)), ("input_path", S), ("articles_in", L),
+        ("articles_skipped", L), ("articles_processed", L), ("articles_quarantined", L),
+        ("sentences", L), ("prompts", L), ("parse_ok", L), ("parse_partial", L), ("parse_invalid", L),
+        ("engine_errors", L), ("wall_seconds", DoubleType()), ("package_version", S),
+    ), ("run_id",), "one row per run with its counts"),
+)}
+
+RESULT_TABLES = ("sentences", "extractions", "entities", "sentiment_words", "relations", "events")

@@ -1,0 +1,97 @@
+"""Building the SparkSession with Delta Lake, the same way under spark-submit and under plain Python.
+
+Under `python`/pytest the Delta jars are added with `spark.jars.packages` (resolved from Maven
+Central once, then from the local Ivy cache). Under `spark-submit` the JVM is already running
+when this code executes, so the jars must come from `--packages` (the Makefile and README pass
+`delta_maven_coordinate()`); we check that they did and say how to fix it if not.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+from typing import Any
+
+from giellm_batch.config import SparkSettings
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def delta_maven_coordinate() -> str:
+    """Maven coordinate of the Delta jars matching the installed delta-spark and pyspark."""
+    import pyspark
+
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{importlib.metadata.version('delta-spark')}"
+
+
+def under_spark_submit() -> bool:
+    # spark-submit's PythonRunner hands the driver its gateway through these variables.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def worker_environment() -> dict[str, str]:
+    """Environment every Python worker needs (set before the JVM starts so local workers inherit it)."""
+    return {
+        "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # no engine subprocess inside a Spark worker
+        "TOKENIZERS_PARALLELISM": "false",
+        "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
+    }
+
+
+def build_spark(settings: SparkSettings) -> Any:
+    """Get or create the SparkSession for a job, with Delta enabled."""
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    env = worker_environment()
+    for name, value in env.items():
+        os.environ.setdefault(name, value)
+    builder = SparkSession.builder.appName(settings.app_name)
+    if not SparkConf().contains("spark.master"):
+        builder = builder.master(settings.master)
+    conf = {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        # One warm engine per Python worker only works if workers are reused across tasks.
+        "spark.python.worker.reuse": "true",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        **{f"spark.executorEnv.{k}": v for k, v in env.items() if k != "PYSPARK_PYTHON"},
+        **settings.conf,
+    }
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    if not under_spark_submit():
+        builder = builder.config("spark.jars.packages", delta_maven_coordinate())
+    spark = builder.getOrCreate()
+    _require_delta(spark)
+    return spark
+
+
+def _require_delta(spark: Any) -> None:
+    from delta.tables import DeltaTable
+
+    try:  # without the jars py4j answers with a JavaPackage, and calling it raises TypeError
+        DeltaTable.isDeltaTable(spark, "/nonexistent-giellm-batch-probe")
+    except Exception as exc:
+        raise RuntimeError(
+            "Delta Lake jars are not on the Spark classpath. Run spark-submit with "
+            f"`--packages {delta_maven_coordinate()}` (see README, Quickstart)."
+        ) from exc
+
+
+def fetch_delta_jars() -> None:
+    """Resolve the Delta jars into the Ivy cache once (set-up step), then stop."""
+    spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"))
+    spark.range(1).count()
+    spark.stop()
+
+
+if __name__ == "__main__":
+    fetch_delta_jars()

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from giellm_batch.config import ConfigError, load_config
+from tests.conftest import CONFIG, REPO
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(text.replace("REPO", str(REPO)), encoding="utf-8")
+    return path
+
+
+def test_local_config_loads_and_resolves_paths_against_its_folder(tiny_model):
+    config = load_config(CONFIG)
+    assert config.input.path == str(REPO / "data" / "sample" / "text")
+    assert config.model.path == str(REPO / "models" / "tiny-giellm")
+    assert config.output.warehouse == str(REPO / "warehouse")
+    assert config.tasks[0] == "scnm_ner"
+    assert len(config.pipeline_hash()) == 16
+
+
+def test_overrides_win_over_the_file(tiny_model, tmp_path):
+    config = load_config(CONFIG, overrides={"output": {"warehouse": str(tmp_path)}})
+    assert config.output.warehouse == str(tmp_path)
+
+
+def test_every_problem_is_listed_with_a_fix(tmp_path):
+    path = write(tmp_path, """
+input: {path: REPO/data/sample/text, format: csv}
+model: {path: /nonexistent/model}
+engine: {max_new_token: 10, batch_size: 0}
+task_registry: REPO/conf/tasks.yaml
+tasks: [scnm_ner, no_such_task]
+""")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "input.format: 'csv' is not one of" in message
+    assert "model.path: no model at /nonexistent/model" in message
+    assert "build-tiny-model" in message
+    assert "engine: unknown key 'max_new_token'; did you mean 'max_new_tokens'?" in message
+    assert "engine.batch_size: must be at least 1" in message
+    assert "unknown task 'no_such_task'" in message
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "tasks: [a\n"))
+
+
+def test_pipeline_hash_changes_with_tasks_and_model(tiny_model, tmp_path):
+    base = load_config(CONFIG)
+    other = load_config(CONFIG, overrides={"model": {"name": "other-model"}})
+    assert base.pipeline_hash() != other.pipeline_hash()
+    assert base.pipeline_hash() == load_config(CONFIG).pipeline_hash()

@@ -1,0 +1,25 @@
+from giellm_batch.grounding import ground_items, locate
+from giellm_batch.parsing import parse_output
+
+
+def test_offsets_are_article_level_and_repeated_spans_map_to_successive_mentions(registry):
+    task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
+    sentence = "山田と田中と山田が来た。"
+    result = parse_output("‹社会>固有表現抽出:人名;山田:人名;田中:人名;山田:人名;鈴木", task, giellm, sentence=sentence)
+    items = ground_items(result, task, sentence, sentence_start=100)
+    starts = [i["spans"][0]["char_start"] for i in items]
+    assert starts == [100, 103, 106, None]
+    assert [i["spans"][0]["grounded"] for i in items] == [True, True, True, False]
+
+
+def test_triple_spans_are_both_grounded(registry):
+    task, giellm = registry.tasks["tcree_re"], registry.profiles["giellm"]
+    sentence = "A社はB社を買収した。"
+    result = parse_output("‹IT>Relation Extraction:A社;買収;B社:", task, giellm, sentence=sentence)
+    (item,) = ground_items(result, task, sentence, 0)
+    assert [(s["role"], s["char_start"], s["char_end"]) for s in item["spans"]] == [("head", 0, 2), ("tail", 3, 5)]
+
+
+def test_locate_strips_quote_brackets():
+    assert locate("「東京」", "東京に行く") == (0, 2)
+    assert locate("", "abc") is None
