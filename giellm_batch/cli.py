@@ -69,7 +69,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     from giellm_batch import tiny_model
 
-    argv = ["--out", args.out, *sum((["--corpus", c] for c in args.corpus), [])]
+    argv = ["--out", args.out, *[arg for c in args.corpus for arg in ("--corpus", c)]]
     return tiny_model.main([*argv, "--force"] if args.force else argv)
 
 

@@ -34,6 +34,7 @@ class EngineSpec:
     tensor_parallel_size: int
     max_num_seqs: int
     enable_prefix_caching: bool
+    enforce_eager: bool
     seed: int
     quantization: str
 
@@ -67,6 +68,7 @@ def get_engine(spec: EngineSpec) -> Any:
             "tensor_parallel_size": spec.tensor_parallel_size,
             "max_num_seqs": spec.max_num_seqs,
             "enable_prefix_caching": spec.enable_prefix_caching,
+            "enforce_eager": spec.enforce_eager,
             "seed": spec.seed,
             "disable_log_stats": True,
         }

@@ -58,10 +58,8 @@ def parse_output(
 
 def _parse(raw: str, task: TaskSpec, profile: PromptProfile, sentence: str, truncated: bool) -> ParseResult:
     flags: list[str] = []
-    if profile.name == "oiellm":
-        head = _split_oiellm(raw, task.iw, flags)
-    else:
-        head = _split_giellm(raw, task.iw, flags)
+    split = _split_oiellm if profile.name == "oiellm" else _split_giellm
+    head = split(raw, task.iw, flags)
     if head is None:
         return ParseResult("invalid", None, False, (), ("no_text_label", *flags))
     text_label, body = head

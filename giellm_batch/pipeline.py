@@ -57,7 +57,8 @@ def extraction_plan(config: JobConfig) -> ExtractionPlan:
         model=config.model.path, max_model_len=eng.max_model_len, dtype=eng.dtype,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes, gpu_memory_utilization=eng.gpu_memory_utilization,
         tensor_parallel_size=eng.tensor_parallel_size, max_num_seqs=eng.max_num_seqs,
-        enable_prefix_caching=eng.enable_prefix_caching, seed=eng.seed, quantization=eng.quantization,
+        enable_prefix_caching=eng.enable_prefix_caching, enforce_eager=eng.enforce_eager, seed=eng.seed,
+        quantization=eng.quantization,
     )
     return ExtractionPlan(
         engine=spec, tasks=tuple(config.selected_tasks()), profiles=dict(config.task_registry.profiles),

@@ -27,7 +27,7 @@ def _schema(*fields: tuple[str, object]) -> StructType:
     return StructType([StructField(name, dtype, True) for name, dtype in fields])  # type: ignore[arg-type]
 
 
-S, I, L, B = StringType(), IntegerType(), LongType(), BooleanType()
+S, INT, L, B = StringType(), IntegerType(), LongType(), BooleanType()
 
 # Canonical input record, before and after validation (reading.py).
 RAW_ARTICLE = _schema(
@@ -38,29 +38,29 @@ RAW_ARTICLE = _schema(
 
 # One sentence of an accepted article (segmentation step output).
 SENTENCE = _schema(
-    ("article_id", S), ("sentence_idx", I), ("text", S), ("char_start", I), ("char_end", I),
-    ("n_morphemes", I),
+    ("article_id", S), ("sentence_idx", INT), ("text", S), ("char_start", INT), ("char_end", INT),
+    ("n_morphemes", INT),
 )
 
 # The inference step's output: one row per sentence x task, items still as JSON.
 EXTRACTION_STAGE = _schema(
-    ("article_id", S), ("sentence_idx", I), ("task", S), ("prompt", S), ("raw_output", S),
-    ("finish_reason", S), ("n_output_tokens", I), ("parse_status", S), ("text_label", S),
-    ("text_label_known", B), ("flags", ArrayType(S)), ("n_items", I), ("items_json", S), ("error", S),
+    ("article_id", S), ("sentence_idx", INT), ("task", S), ("prompt", S), ("raw_output", S),
+    ("finish_reason", S), ("n_output_tokens", INT), ("parse_status", S), ("text_label", S),
+    ("text_label_known", B), ("flags", ArrayType(S)), ("n_items", INT), ("items_json", S), ("error", S),
 )
 
 SPAN = StructType([
-    StructField("role", S), StructField("text", S), StructField("char_start", I),
-    StructField("char_end", I), StructField("grounded", B),
+    StructField("role", S), StructField("text", S), StructField("char_start", INT),
+    StructField("char_end", INT), StructField("grounded", B),
 ])
 # The JSON layout of `items_json`, produced by grounding.items_to_json.
 ITEMS = ArrayType(StructType([
-    StructField("item_idx", I), StructField("label", S), StructField("label_known", B),
+    StructField("item_idx", INT), StructField("label", S), StructField("label_known", B),
     StructField("spans", ArrayType(SPAN)),
 ]))
 
 _PROVENANCE = (("pipeline_hash", S), ("model_id", S), ("run_id", S))
-_ITEM_KEY = (("article_id", S), ("sentence_idx", I), ("task", S), ("item_idx", I))
+_ITEM_KEY = (("article_id", S), ("sentence_idx", INT), ("task", S), ("item_idx", INT))
 
 
 @dataclass(frozen=True)
@@ -74,29 +74,29 @@ class TableSpec:
 TABLES: dict[str, TableSpec] = {t.name: t for t in (
     TableSpec("articles", _schema(
         ("article_id", S), ("url", S), ("title", S), ("published_at", S), ("published_date", DateType()),
-        ("category", S), ("body", S), ("content_hash", S), ("n_sentences", I), ("source", S),
+        ("category", S), ("body", S), ("content_hash", S), ("n_sentences", INT), ("source", S),
         *_PROVENANCE, ("processed_at", TimestampType()),
     ), ("article_id", "pipeline_hash"), "accepted articles; written last, so a row marks the article done"),
     TableSpec("sentences", _schema(
-        ("article_id", S), ("sentence_idx", I), ("text", S), ("char_start", I), ("char_end", I),
-        ("n_morphemes", I), *_PROVENANCE,
+        ("article_id", S), ("sentence_idx", INT), ("text", S), ("char_start", INT), ("char_end", INT),
+        ("n_morphemes", INT), *_PROVENANCE,
     ), ("article_id", "sentence_idx", "pipeline_hash"), "sentences with offsets into the article body"),
     TableSpec("extractions", _schema(
-        ("article_id", S), ("sentence_idx", I), ("task", S), ("text_label", S), ("text_label_known", B),
-        ("raw_output", S), ("parse_status", S), ("flags", ArrayType(S)), ("n_items", I),
-        ("finish_reason", S), ("n_output_tokens", I), ("error", S), ("prompt", S), *_PROVENANCE,
+        ("article_id", S), ("sentence_idx", INT), ("task", S), ("text_label", S), ("text_label_known", B),
+        ("raw_output", S), ("parse_status", S), ("flags", ArrayType(S)), ("n_items", INT),
+        ("finish_reason", S), ("n_output_tokens", INT), ("error", S), ("prompt", S), *_PROVENANCE,
     ), ("article_id", "sentence_idx", "task", "pipeline_hash"), "one row per sentence x task"),
     TableSpec("entities", _schema(
         *_ITEM_KEY, ("text_label", S), ("label", S), ("label_known", B), ("span", S),
-        ("char_start", I), ("char_end", I), ("grounded", B), *_PROVENANCE,
+        ("char_start", INT), ("char_end", INT), ("grounded", B), *_PROVENANCE,
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "named entities (pair items)"),
     TableSpec("sentiment_words", _schema(
         *_ITEM_KEY, ("text_label", S), ("label", S), ("label_known", B), ("span", S),
-        ("char_start", I), ("char_end", I), ("grounded", B), *_PROVENANCE,
+        ("char_start", INT), ("char_end", INT), ("grounded", B), *_PROVENANCE,
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "sentiment words with polarity"),
     TableSpec("relations", _schema(
-        *_ITEM_KEY, ("text_label", S), ("head", S), ("head_start", I), ("head_end", I),
-        ("relation", S), ("relation_known", B), ("tail", S), ("tail_start", I), ("tail_end", I),
+        *_ITEM_KEY, ("text_label", S), ("head", S), ("head_start", INT), ("head_end", INT),
+        ("relation", S), ("relation_known", B), ("tail", S), ("tail_start", INT), ("tail_end", INT),
         ("grounded", B), *_PROVENANCE,
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "relation triples"),
     TableSpec("events", _schema(

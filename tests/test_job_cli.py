@@ -53,8 +53,9 @@ def test_cli_prompt_parse_and_tasks():
     prompt = subprocess.run([*cli, "prompt", "--task", "scnm_ner", "山田太郎は東京に住む。"],
                             capture_output=True, text=True, cwd=REPO, check=True)
     assert prompt.stdout == "山田太郎は東京に住む。\n‹社会>‹文芸>‹学問>‹技術>‹自然>\n固有表現抽出\n"
-    parsed = subprocess.run([*cli, "parse", "--task", "scnm_ner", "--text", "山田太郎は東京に住む。",
-                             "‹社会>固有表現抽出:人名;山田太郎:地名;東京"], capture_output=True, text=True, cwd=REPO, check=True)
+    output = "‹社会>固有表現抽出:人名;山田太郎:地名;東京"
+    parsed = subprocess.run([*cli, "parse", "--task", "scnm_ner", "--text", "山田太郎は東京に住む。", output],
+                            capture_output=True, text=True, cwd=REPO, check=True)
     assert '"char_start": 5' in parsed.stdout and '"status": "ok"' in parsed.stdout
     tasks = subprocess.run([*cli, "tasks"], capture_output=True, text=True, cwd=REPO, check=True)
     assert "tcree_ee" in tasks.stdout and "oiellm_ner" in tasks.stdout

@@ -113,8 +113,9 @@ def write_jsonl(path: Path, lines: list[bytes]) -> Path:
 
 
 def test_bad_records_go_to_quarantine_and_the_run_succeeds(spark, tmp_path):
-    good = [{"id": f"g{i}", "title": "試合結果", "body": f"山田太郎選手が東京ドームで{i}点を挙げた。監督は「完璧だ。」と語った。",
-             "published_at": "2025-03-0{i}T10:00:00+0900".format(i=i + 1)} for i in range(3)]
+    body = "山田太郎選手が東京ドームで{}点を挙げた。監督は「完璧だ。」と語った。"
+    good = [{"id": f"g{i}", "title": "試合結果", "body": body.format(i),
+             "published_at": f"2025-03-0{i + 1}T10:00:00+0900"} for i in range(3)]
     lines = [json.dumps(r, ensure_ascii=False).encode() for r in good] + [
         json.dumps({"id": "empty", "title": "空", "body": "   "}, ensure_ascii=False).encode(),
         json.dumps({"title": "IDなし", "body": "IDがない記事です。"}, ensure_ascii=False).encode(),

@@ -23,7 +23,7 @@ def test_livedoor_undecodable_and_short_files_are_rejected_with_reasons():
     assert "(line 4)" in row["reject_reason"] and row["payload"]
     short = validate_row(decode_livedoor_file("/x/c/c-2.txt", "http://e/1\n日付\n".encode()))
     assert short["reject_reason"].startswith("not a Livedoor article")
-    empty = validate_row(decode_livedoor_file("/x/c/c-3.txt", "u\nd\nt\n   \n".encode()))
+    empty = validate_row(decode_livedoor_file("/x/c/c-3.txt", b"u\nd\nt\n   \n"))
     assert empty["reject_reason"] == "empty or missing body"
 
 

