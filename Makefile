@@ -33,8 +33,9 @@ $(STAMP): pyproject.toml requirements/constraints-$(EXTRA).txt
 $(MODEL_DIR)/giellm_tiny_model.json: $(STAMP) data/sample/text
 	$(BIN)/giellm-batch build-tiny-model --out $(MODEL_DIR) --corpus data/sample/text
 
+# spark-submit finds Spark and the driver's Python through `python3` on PATH: the venv's.
 run: setup
-	$(BIN)/spark-submit --master "local[*]" --packages "$$($(BIN)/giellm-batch delta-package)" \
+	PATH="$(CURDIR)/$(BIN):$$PATH" spark-submit --master "local[*]" --packages "$$($(BIN)/giellm-batch delta-package)" \
 		jobs/extract.py --config $(CONFIG)
 
 lint: setup

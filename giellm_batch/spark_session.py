@@ -70,6 +70,7 @@ def build_spark(settings: SparkSettings) -> Any:
     if not under_spark_submit():
         builder = builder.config("spark.jars.packages", delta_maven_coordinate())
     spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
     _require_delta(spark)
     return spark
 

@@ -14,8 +14,13 @@ from giellm_batch.inference import extraction_step
 from giellm_batch.pipeline import extraction_plan
 from tests.conftest import CONFIG
 
-TEXTS = ["山田太郎は東京ドームで決勝点を挙げた。", "日本銀行は政策金利を0.75%に引き上げた。", "新型スマートフォンが来月発売される。",
-         "監督は「完璧な試合だった。」と語った。", "大阪府で震度4の地震があった。"]
+TEXTS = [
+    "山田太郎は東京ドームで決勝点を挙げた。",
+    "日本銀行は政策金利を0.75%に引き上げた。",
+    "新型スマートフォンが来月発売される。",
+    "監督は「完璧な試合だった。」と語った。",
+    "大阪府で震度4の地震があった。",
+]
 
 
 @pytest.fixture(scope="module")

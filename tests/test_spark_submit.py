@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,11 +25,13 @@ def test_spark_submit_runs_the_job_end_to_end(tiny_model, tmp_path):
         shutil.copy(path, articles / path.name)
     warehouse = tmp_path / "wh"
     spark_submit = Path(sys.executable).with_name("spark-submit")
+    # spark-submit locates Spark and the driver Python through `python3` on PATH: make it the venv's.
+    env = {**os.environ, "PATH": f"{spark_submit.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run(
         [str(spark_submit), "--master", "local[2]", "--packages", delta_maven_coordinate(),
          str(REPO / "jobs" / "extract.py"), "--config", str(CONFIG), "--input", str(tmp_path / "articles"),
          "--output", str(warehouse)],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert '"status": "succeeded"' in result.stdout
