@@ -8,6 +8,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from giellm_batch.evaluate_job import add_evaluate_arguments
+from giellm_batch.evaluate_job import run_from_args as evaluate_from_args
 from giellm_batch.job import add_run_arguments, run_from_args
 from giellm_batch.tasks import TaskRegistry, load_task_registry
 
@@ -36,6 +38,14 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _morphemes(text: str | None) -> list[tuple[int, int, str, str]] | None:
+    if not text:
+        return None
+    from giellm_batch.segmentation import Segmenter
+
+    return Segmenter().morphemes(text)
+
+
 def cmd_parse(args: argparse.Namespace) -> int:
     from giellm_batch.grounding import ground_items
     from giellm_batch.parsing import parse_output
@@ -46,7 +56,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     payload = {
         "status": result.status, "text_label": result.text_label, "text_label_known": result.text_label_known,
         "flags": list(result.flags), "raw_output": args.output,
-        "items": ground_items(result, task, args.text or "", 0),  # type: ignore[arg-type]
+        "items": ground_items(result, task, args.text or "", 0, _morphemes(args.text)),  # type: ignore[arg-type]
     }
     print(json.dumps(payload, ensure_ascii=False, indent=2))
     return 0
@@ -97,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the extraction job (same as spark-submit jobs/extract.py)")
     add_run_arguments(run)
     run.set_defaults(func=run_from_args)
+
+    evaluate = sub.add_parser("evaluate", help="TL/WL/ALL accuracy on a labelled set (model or --score-only)")
+    add_evaluate_arguments(evaluate)
+    evaluate.set_defaults(func=evaluate_from_args)
 
     prompt = sub.add_parser("prompt", help="print the exact prompt for one text and task")
     prompt.add_argument("--task", required=True)

@@ -57,6 +57,8 @@ class _Request:
 def extraction_step(plan: ExtractionPlan) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """mapInPandas function: SENTENCE rows -> EXTRACTION_STAGE rows."""
 
+    by_name = {task.name: task for task in plan.tasks}
+
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         worker = _Worker(plan)
         pending: list[_Request] = []
@@ -64,10 +66,13 @@ def extraction_step(plan: ExtractionPlan) -> Callable[[Iterator[pd.DataFrame]], 
             missing = [c for c in REQUIRED_COLUMNS if c not in batch.columns]
             if missing:
                 raise KeyError(f"inference step needs columns {missing}; got {list(batch.columns)}")
-            for article_id, idx, text, start in zip(
-                batch["article_id"], batch["sentence_idx"], batch["text"], batch["char_start"], strict=True
+            # An optional `task` column picks one task per row (evaluation); otherwise every task runs.
+            row_tasks = batch["task"] if "task" in batch.columns else [None] * len(batch)
+            for article_id, idx, text, start, only in zip(
+                batch["article_id"], batch["sentence_idx"], batch["text"], batch["char_start"], row_tasks,
+                strict=True,
             ):
-                for task in plan.tasks:  # a sentence's prompts stay adjacent: shared prefix
+                for task in ([by_name[only]] if only else plan.tasks):  # a sentence's prompts stay adjacent
                     prompt = build_prompt(task, plan.profiles[task.profile], text)
                     pending.append(_Request(article_id, int(idx), text, int(start), task, prompt))
             while len(pending) >= plan.batch_size:
@@ -86,6 +91,17 @@ class _Worker:
         self.plan = plan
         self.engine: Any = None
         self.params: dict[str, Any] = {}
+        self.segmenter: Any = None
+        self._morphemes: tuple[str, list[Any]] = ("", [])  # last sentence's: its prompts are adjacent
+
+    def morphemes(self, sentence: str) -> list[Any]:
+        if self._morphemes[0] != sentence:
+            if self.segmenter is None:
+                from giellm_batch.segmentation import Segmenter
+
+                self.segmenter = Segmenter()
+            self._morphemes = (sentence, self.segmenter.morphemes(sentence))
+        return self._morphemes[1]
 
     def _ensure_engine(self) -> None:
         if self.engine is not None:
@@ -131,7 +147,8 @@ class _Worker:
                     "flags": ["engine_error"], "n_items": 0, "items_json": "[]"}
         parsed = parse_output(gen.text, task, self.plan.profiles[task.profile], sentence=request.sentence,
                               truncated=gen.finish_reason == "length")
-        items = ground_items(parsed, task, request.sentence, request.sentence_start)
+        morphemes = self.morphemes(request.sentence) if parsed.items else None
+        items = ground_items(parsed, task, request.sentence, request.sentence_start, morphemes)
         return {**base, "parse_status": parsed.status, "text_label": parsed.text_label,
                 "text_label_known": parsed.text_label_known, "flags": list(parsed.flags),
                 "n_items": len(items), "items_json": items_to_json(items)}

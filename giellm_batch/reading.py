@@ -138,8 +138,8 @@ def table_validator() -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFram
 
     def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            records = batch.astype(object).where(batch.notna(), None).to_dict("records")
-            yield _frame([validate_row({str(k): v for k, v in r.items()}) for r in records])
+            records = batch.to_dict("records")
+            yield _frame([validate_row({str(k): (None if pd.isna(v) else v) for k, v in r.items()}) for r in records])
 
     return validate
 

@@ -80,6 +80,7 @@ def result_rows(sentences: Any, extractions: Any, config: JobConfig, stamp: dict
         *keys, F.col("it.label").alias("label"), F.col("it.label_known").alias("label_known"),
         first["text"].alias("span"), first["char_start"].alias("char_start"),
         first["char_end"].alias("char_end"), first["grounded"].alias("grounded"),
+        first["snapped"].alias("snapped"), first["pos"].alias("pos"), first["pos_ok"].alias("pos_ok"),
     ]
     out = {
         "sentences": sentences,

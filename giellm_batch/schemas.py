@@ -51,7 +51,8 @@ EXTRACTION_STAGE = _schema(
 
 SPAN = StructType([
     StructField("role", S), StructField("text", S), StructField("char_start", INT),
-    StructField("char_end", INT), StructField("grounded", B),
+    StructField("char_end", INT), StructField("grounded", B), StructField("snapped", B),
+    StructField("pos", S), StructField("pos_ok", B),
 ])
 # The JSON layout of `items_json`, produced by grounding.items_to_json.
 ITEMS = ArrayType(StructType([
@@ -88,11 +89,13 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
     ), ("article_id", "sentence_idx", "task", "pipeline_hash"), "one row per sentence x task"),
     TableSpec("entities", _schema(
         *_ITEM_KEY, ("text_label", S), ("label", S), ("label_known", B), ("span", S),
-        ("char_start", INT), ("char_end", INT), ("grounded", B), *_PROVENANCE,
+        ("char_start", INT), ("char_end", INT), ("grounded", B), ("snapped", B), ("pos", S), ("pos_ok", B),
+        *_PROVENANCE,
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "named entities (pair items)"),
     TableSpec("sentiment_words", _schema(
         *_ITEM_KEY, ("text_label", S), ("label", S), ("label_known", B), ("span", S),
-        ("char_start", INT), ("char_end", INT), ("grounded", B), *_PROVENANCE,
+        ("char_start", INT), ("char_end", INT), ("grounded", B), ("snapped", B), ("pos", S), ("pos_ok", B),
+        *_PROVENANCE,
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "sentiment words with polarity"),
     TableSpec("relations", _schema(
         *_ITEM_KEY, ("text_label", S), ("head", S), ("head_start", INT), ("head_end", INT),
@@ -116,5 +119,13 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("engine_errors", L), ("wall_seconds", DoubleType()), ("package_version", S),
     ), ("run_id",), "one row per run with its counts"),
 )}
+
+# `giellm-batch evaluate` results: one row per (evaluation, task).
+EVALUATIONS = _schema(
+    ("eval_id", S), ("evaluated_at", TimestampType()), ("dataset", S), ("mode", S), ("task", S),
+    ("sequences", L), ("tl_accuracy", DoubleType()), ("wl_accuracy", DoubleType()),
+    ("all_accuracy", DoubleType()), ("gold_items", L), ("matched_items", L), ("extra_items", L),
+    ("statuses_json", S), ("skipped_records", L), ("model_id", S), ("pipeline_hash", S),
+)
 
 RESULT_TABLES = ("sentences", "extractions", "entities", "sentiment_words", "relations", "events")

@@ -23,3 +23,17 @@ def test_triple_spans_are_both_grounded(registry):
 def test_locate_strips_quote_brackets():
     assert locate("「東京」", "東京に行く") == (0, 2)
     assert locate("", "abc") is None
+
+
+def test_spans_that_cut_words_are_snapped_and_pos_is_checked(registry):
+    from giellm_batch.segmentation import Segmenter
+
+    task, giellm = registry.tasks["scpos_n"], registry.profiles["giellm"]
+    sentence = "美しい景色に感動した。"
+    morphemes = Segmenter().morphemes(sentence)
+    result = parse_output("‹積極>Sentiment Extraction Noun:ポジティブ;景:ポジティブ;美しい", task, giellm,
+                          sentence=sentence)
+    scenery, beautiful = (i["spans"][0] for i in ground_items(result, task, sentence, 10, morphemes))
+    assert (scenery["char_start"], scenery["char_end"], scenery["snapped"]) == (13, 15, True)  # 景 -> 景色
+    assert (scenery["pos"], scenery["pos_ok"]) == ("名詞", True)
+    assert (beautiful["snapped"], beautiful["pos"], beautiful["pos_ok"]) == (False, "形容詞", False)
