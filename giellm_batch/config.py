@@ -133,26 +133,33 @@ class JobConfig:
     def selected_tasks(self) -> list[Any]:
         return [self.task_registry.tasks[name] for name in self.tasks]
 
-    def pipeline_hash(self) -> str:
-        """Identifies what produced a result: model + selected task definitions + decoding.
-
-        Results carry it so a rerun with the same pipeline skips finished articles and a
-        different model/prompt version is kept apart.
-        """
-        payload = {
-            "model": [self.model_id, self.model.revision],
+    def task_hash(self) -> str:
+        """Prompt profiles + the selected task definitions (IW, labels, item shape)."""
+        return _digest({
             "tasks": [dataclasses.asdict(t) for t in self.selected_tasks()],
             "profiles": {k: dataclasses.asdict(v) for k, v in self.task_registry.profiles.items()},
-            "decoding": [
-                self.engine.max_new_tokens,
-                self.engine.constrained_decoding,
-                self.engine.max_items,
-                self.engine.max_span_chars,
-            ],
+        })
+
+    def decoding_hash(self) -> str:
+        """Decoding and segmentation settings that change what the model is asked and may answer."""
+        eng = self.engine
+        return _digest({
+            "decoding": [eng.max_new_tokens, eng.constrained_decoding, eng.max_items, eng.max_span_chars],
             "segmentation": dataclasses.asdict(self.segmentation),
-        }
-        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        })
+
+    def pipeline_hash(self) -> str:
+        """Identifies what produced a result: model + task definitions + decoding.
+
+        Results carry it so a rerun with the same pipeline skips finished articles, while a
+        different model or prompt version is kept side by side.
+        """
+        return _digest([self.model_id, self.model.revision, self.task_hash(), self.decoding_hash()])
+
+
+def _digest(payload: Any) -> str:
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 _SECTIONS: dict[str, type] = {

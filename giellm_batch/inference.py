@@ -19,6 +19,7 @@ import pandas as pd
 from giellm_batch import schemas
 from giellm_batch.constraints import task_regex
 from giellm_batch.engine import EngineSpec, Generation, count_prompt_tokens, generate, get_engine, sampling_params
+from giellm_batch.faults import check_in_task
 from giellm_batch.grounding import ground_items, items_to_json
 from giellm_batch.parsing import parse_output
 from giellm_batch.prompts import build_prompt
@@ -38,6 +39,7 @@ class ExtractionPlan:
     max_items: int
     max_span_chars: int
     batch_size: int
+    fault: str = ""  # faults.POINTS; tests only
 
     @property
     def max_prompt_tokens(self) -> int:
@@ -60,6 +62,7 @@ def extraction_step(plan: ExtractionPlan) -> Callable[[Iterator[pd.DataFrame]], 
     by_name = {task.name: task for task in plan.tasks}
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        check_in_task(plan.fault)
         worker = _Worker(plan)
         pending: list[_Request] = []
         for batch in batches:

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from datetime import date
 from typing import Any
 
 from giellm_batch.config import ConfigError, JobConfig, load_config
@@ -28,9 +29,20 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="overrides input.format")
     parser.add_argument("--model", help="model directory (overrides model.path)")
     parser.add_argument("--tasks", help="comma-separated task names (overrides tasks); see `giellm-batch tasks`")
-    parser.add_argument("--force", action="store_true",
-                        help="reprocess articles already done by this pipeline (rows are merged, not duplicated)")
+    parser.add_argument("--reprocess", action="store_true",
+                        help="recompute articles already done by this model + prompt version and replace their "
+                             "rows (other versions' rows stay); combine with --since/--until to bound it")
+    parser.add_argument("--since", type=_date, help="only articles published on or after YYYY-MM-DD")
+    parser.add_argument("--until", type=_date, help="only articles published on or before YYYY-MM-DD")
+    parser.add_argument("--limit", type=int, help="at most N articles this run (oldest first); the rest wait")
     parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+
+
+def _date(value: str) -> str:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from exc
 
 
 def config_from_args(args: argparse.Namespace) -> JobConfig:
@@ -80,14 +92,20 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 2
     warn_on_tight_token_budget(config)
 
-    from giellm_batch.pipeline import run_job
+    from giellm_batch.locking import WarehouseLocked
+    from giellm_batch.pipeline import RunOptions, run_job
     from giellm_batch.spark_session import build_spark
 
     spark = build_spark(config.spark)
-    summary = run_job(config, spark, force=args.force)
+    options = RunOptions(reprocess=args.reprocess, since=args.since, until=args.until, limit=args.limit)
+    try:
+        summary = run_job(config, spark, options)
+    except WarehouseLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     print(json.dumps({"run_id": summary.run_id, "status": summary.status, "warehouse": summary.warehouse,
                       "articles_in": summary.articles_in, "articles_processed": summary.articles_processed,
-                      "articles_skipped": summary.articles_skipped,
+                      "articles_skipped": summary.articles_skipped, "articles_deferred": summary.articles_deferred,
                       "articles_quarantined": summary.articles_quarantined, "prompts": summary.prompts,
                       "parse_ok": summary.parse_ok, "wall_seconds": summary.wall_seconds}, ensure_ascii=False))
     return 0 if summary.status == "succeeded" else 1

@@ -20,6 +20,13 @@ def _with_stamp(df: Any, stamp: dict[str, str]) -> Any:
     return df
 
 
+def published_date() -> Any:
+    """The article's own calendar day from `published_at` (ISO 8601); null when unparseable."""
+    from pyspark.sql import functions as F
+
+    return F.try_to_date(F.substring("published_at", 1, 10), "yyyy-MM-dd")
+
+
 def with_duplicate_ids_rejected(raw: Any) -> Any:
     """Reject every accepted record after the first with the same article_id (by record_key)."""
     from pyspark.sql import Window
@@ -52,19 +59,33 @@ def article_rows(done: Any, sentences: Any, stamp: dict[str, str]) -> Any:
     from pyspark.sql import functions as F
 
     counts = sentences.groupBy("article_id").agg(F.count("*").cast("int").alias("n_sentences"))
-    published_date = F.try_to_date(F.substring("published_at", 1, 10), "yyyy-MM-dd")
-    rows = (done.join(counts, "article_id", "left")
-            .withColumn("published_date", published_date)
-            .withColumn("processed_at", F.current_timestamp()))
+    rows = done.join(counts, "article_id", "left").withColumn("processed_at", F.current_timestamp())
     return _with_stamp(rows, stamp)
 
 
-def result_rows(sentences: Any, extractions: Any, config: JobConfig, stamp: dict[str, str]) -> dict[str, Any]:
-    """Rows for sentences, extractions and the four item tables."""
+def result_sizes(extractions: Any, config: JobConfig, n_sentences: int) -> dict[str, int]:
+    """Row count each result table will receive, from one aggregation over the staged extractions."""
     from pyspark.sql import functions as F
 
+    per_task = {r["task"]: (r["rows"], r["items"] or 0) for r in extractions.groupBy("task").agg(
+        F.count("*").alias("rows"), F.sum("n_items").alias("items")).collect()}
+    sizes = {"sentences": n_sentences, "extractions": sum(rows for rows, _ in per_task.values()),
+             "entities": 0, "sentiment_words": 0, "relations": 0, "events": 0}
+    for task in config.selected_tasks():
+        sizes[task.records] += per_task.get(task.name, (0, 0))[1]
+    return sizes
+
+
+def result_rows(
+    sentences: Any, extractions: Any, dates: Any, config: JobConfig, stamp: dict[str, str]
+) -> dict[str, Any]:
+    """Rows for sentences, extractions and the four item tables (`dates`: article_id, published_date)."""
+    from pyspark.sql import functions as F
+
+    sentences = sentences.join(dates, "article_id")
+    extractions = extractions.join(dates, "article_id")
     items = extractions.select(
-        "article_id", "sentence_idx", "task", "text_label",
+        "article_id", "published_date", "sentence_idx", "task", "text_label",
         F.explode(F.from_json("items_json", ITEMS)).alias("it"),
     )
     first, second = F.col("it.spans")[0], F.col("it.spans")[1]
@@ -75,7 +96,8 @@ def result_rows(sentences: Any, extractions: Any, config: JobConfig, stamp: dict
     def of(table: str) -> Any:
         return items.filter(F.col("task").isin(by_table.get(table, [])))
 
-    keys = ["article_id", "sentence_idx", "task", F.col("it.item_idx").alias("item_idx"), "text_label"]
+    keys = ["article_id", "published_date", "sentence_idx", "task", F.col("it.item_idx").alias("item_idx"),
+            "text_label"]
     pair_cols = [
         *keys, F.col("it.label").alias("label"), F.col("it.label_known").alias("label_known"),
         first["text"].alias("span"), first["char_start"].alias("char_start"),

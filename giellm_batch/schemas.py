@@ -60,8 +60,13 @@ ITEMS = ArrayType(StructType([
     StructField("spans", ArrayType(SPAN)),
 ]))
 
-_PROVENANCE = (("pipeline_hash", S), ("model_id", S), ("run_id", S))
-_ITEM_KEY = (("article_id", S), ("sentence_idx", INT), ("task", S), ("item_idx", INT))
+# Provenance on every result row: what produced it (see docs/tables.md).
+PROVENANCE_COLUMNS = ("pipeline_hash", "model_id", "model_revision", "task_hash", "decoding_hash",
+                      "package_version", "run_id")
+_PROVENANCE = tuple((name, S) for name in PROVENANCE_COLUMNS)
+_ITEM_KEY = (("article_id", S), ("published_date", DateType()), ("sentence_idx", INT), ("task", S),
+             ("item_idx", INT))
+_DATE = ("published_date", DateType())
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ class TableSpec:
     schema: StructType
     keys: tuple[str, ...]
     description: str
+    # Result tables are partitioned by the article's publication date (its own calendar day, as
+    # written in the source): nightly and date-bounded queries prune to the days they touch.
+    partition_by: tuple[str, ...] = ("published_date",)
 
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in (
@@ -79,11 +87,11 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         *_PROVENANCE, ("processed_at", TimestampType()),
     ), ("article_id", "pipeline_hash"), "accepted articles; written last, so a row marks the article done"),
     TableSpec("sentences", _schema(
-        ("article_id", S), ("sentence_idx", INT), ("text", S), ("char_start", INT), ("char_end", INT),
+        ("article_id", S), _DATE, ("sentence_idx", INT), ("text", S), ("char_start", INT), ("char_end", INT),
         ("n_morphemes", INT), *_PROVENANCE,
     ), ("article_id", "sentence_idx", "pipeline_hash"), "sentences with offsets into the article body"),
     TableSpec("extractions", _schema(
-        ("article_id", S), ("sentence_idx", INT), ("task", S), ("text_label", S), ("text_label_known", B),
+        ("article_id", S), _DATE, ("sentence_idx", INT), ("task", S), ("text_label", S), ("text_label_known", B),
         ("raw_output", S), ("parse_status", S), ("flags", ArrayType(S)), ("n_items", INT),
         ("finish_reason", S), ("n_output_tokens", INT), ("error", S), ("prompt", S), *_PROVENANCE,
     ), ("article_id", "sentence_idx", "task", "pipeline_hash"), "one row per sentence x task"),
@@ -108,16 +116,16 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "event tuples"),
     TableSpec("quarantine", _schema(
         ("record_key", S), ("stage", S), ("reason", S), ("article_id", S), ("source", S),
-        ("payload", S), ("pipeline_hash", S), ("run_id", S), ("quarantined_at", TimestampType()),
-    ), ("record_key", "stage", "pipeline_hash"), "input that could not be processed, with reason and stage"),
+        ("payload", S), *_PROVENANCE, ("quarantined_at", TimestampType()),
+    ), ("record_key", "stage", "pipeline_hash"), "input that could not be processed, with reason and stage", ()),
     TableSpec("runs", _schema(
         ("run_id", S), ("started_at", TimestampType()), ("finished_at", TimestampType()), ("status", S),
         ("config_path", S), ("config_hash", S), ("pipeline_hash", S), ("model_id", S),
         ("model_revision", S), ("tasks", ArrayType(S)), ("input_path", S), ("articles_in", L),
-        ("articles_skipped", L), ("articles_processed", L), ("articles_quarantined", L),
+        ("articles_skipped", L), ("articles_deferred", L), ("articles_processed", L), ("articles_quarantined", L),
         ("sentences", L), ("prompts", L), ("parse_ok", L), ("parse_partial", L), ("parse_invalid", L),
-        ("engine_errors", L), ("wall_seconds", DoubleType()), ("package_version", S),
-    ), ("run_id",), "one row per run with its counts"),
+        ("engine_errors", L), ("wall_seconds", DoubleType()), ("package_version", S), ("error", S),
+    ), ("run_id",), "one row per run with its counts", ()),
 )}
 
 # `giellm-batch evaluate` results: one row per (evaluation, task).

@@ -1,15 +1,19 @@
 """Delta table access: one directory per table under the warehouse root, idempotent MERGE writes.
 
-Every write is a MERGE on the table's keys (schemas.TABLES): a key already present is left as it
-is (or updated where the caller says so), a new key is inserted. A rerun of the same input
-therefore adds no rows, and a row written by an earlier, interrupted attempt is not duplicated.
+Every write is one MERGE on the table's keys (schemas.TABLES), so one Delta commit: a rerun of
+the same input adds no rows, and rows an interrupted attempt left behind are replaced, not
+duplicated (see `upsert`).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from giellm_batch.schemas import TABLES, TableSpec
+
+log = logging.getLogger("giellm_batch.tables")
 
 
 def table_path(warehouse: str, name: str) -> str:
@@ -25,16 +29,20 @@ def table_exists(spark: Any, warehouse: str, name: str) -> bool:
 def ensure_table(spark: Any, warehouse: str, spec: TableSpec) -> None:
     from delta.tables import DeltaTable
 
-    (DeltaTable.createIfNotExists(spark)
-     .location(table_path(warehouse, spec.name))
-     .addColumns(spec.schema)
-     .property("delta.enableChangeDataFeed", "true")
-     .execute())
+    builder = (DeltaTable.createIfNotExists(spark)
+               .location(table_path(warehouse, spec.name))
+               .addColumns(spec.schema)
+               # downstream jobs read what changed with readChangeFeed
+               .property("delta.enableChangeDataFeed", "true"))
+    if spec.partition_by:
+        builder = builder.partitionedBy(*spec.partition_by)
+    builder.execute()
 
 
 def ensure_all_tables(spark: Any, warehouse: str) -> None:
     for spec in TABLES.values():
-        ensure_table(spark, warehouse, spec)
+        if not table_exists(spark, warehouse, spec.name):
+            ensure_table(spark, warehouse, spec)
 
 
 def conform(df: Any, spec: TableSpec) -> Any:
@@ -47,18 +55,81 @@ def conform(df: Any, spec: TableSpec) -> Any:
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields])
 
 
-def merge_rows(spark: Any, warehouse: str, name: str, df: Any, *, update_condition: str | None = None) -> None:
-    """Insert rows whose keys are new; update matched rows only where `update_condition` holds."""
+# Columns that differ between two runs computing the same result; ignored when deciding whether a
+# row changed, so recomputing identical results rewrites nothing.
+_VOLATILE = {"run_id", "processed_at", "quarantined_at", "package_version"}
+
+
+def upsert(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles: Any = None,
+           pipeline_hash: str | None = None) -> None:
+    """One MERGE (one atomic Delta commit) of `rows` into table `name`, keyed by the table's keys.
+
+    New keys are inserted, changed rows updated, identical rows left alone. With
+    `replace_articles` (a DataFrame of article_id) the table's rows of those articles under
+    `pipeline_hash` that are not in `rows` are deleted in the same commit: afterwards the table
+    holds exactly `rows` for them, whatever an interrupted earlier attempt had written.
+    """
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
 
     spec = TABLES[name]
     ensure_table(spark, warehouse, spec)
-    source = conform(df, spec).dropDuplicates(list(spec.keys))
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys)
-    merge = DeltaTable.forPath(spark, table_path(warehouse, name)).alias("t").merge(source.alias("s"), on)
-    if update_condition:
-        merge = merge.whenMatchedUpdateAll(condition=update_condition)
-    merge.whenNotMatchedInsertAll().execute()
+    keys = list(spec.keys)
+    source = conform(rows, spec).dropDuplicates(keys).withColumn("_op", F.lit("upsert"))
+    if replace_articles is not None:
+        existing = (read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
+                    .join(replace_articles.select("article_id").distinct(), "article_id", "left_semi"))
+        stale = existing.select(*keys).join(source.select(*keys), keys, "left_anti").withColumn("_op", F.lit("delete"))
+        source = source.unionByName(stale, allowMissingColumns=True)
+    if source.isEmpty():
+        return
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    columns = [f.name for f in spec.schema.fields]
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in columns if c not in _VOLATILE and c not in keys)
+    assignments: dict[str, Any] = {f"`{c}`": f"s.`{c}`" for c in columns}
+    merge = (DeltaTable.forPath(spark, table_path(warehouse, name)).alias("t").merge(source.alias("s"), on)
+             .whenMatchedDelete(condition="s._op = 'delete'"))
+    if changed:
+        merge = merge.whenMatchedUpdate(condition=f"s._op = 'upsert' AND ({changed})", set=assignments)
+    merge.whenNotMatchedInsert(condition="s._op = 'upsert'", values=assignments).execute()
+
+
+def has_rows_for(spark: Any, warehouse: str, name: str, articles: Any, pipeline_hash: str) -> bool:
+    """Does table `name` hold rows of these articles under this pipeline (leftovers to replace)?"""
+    from pyspark.sql import functions as F
+
+    existing = read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
+    return not existing.join(articles.select("article_id").distinct(), "article_id", "left_semi").isEmpty()
+
+
+def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles: Any = None,
+               pipeline_hash: str | None = None, leftovers: bool = True, n_rows: int | None = None) -> None:
+    """Write `rows` with the semantics of `upsert`, taking the cheap path when it is the same.
+
+    A nightly run's articles usually have no rows yet (`leftovers=False`, which the caller
+    establishes once for all tables): then a plain append equals the MERGE at a fraction of its
+    cost. Articles with leftovers (an interrupted attempt, changed content, --reprocess) go
+    through the MERGE. Callers hold the warehouse lock, so nothing adds rows in between.
+    `n_rows`, when known, skips writing (and committing) nothing.
+    """
+    started = time.monotonic()
+    if n_rows == 0:
+        return
+    spec = TABLES[name]  # the table exists: run_job ensured all of them under the lock
+    keys = list(spec.keys)
+    if replace_articles is not None:
+        if leftovers and has_rows_for(spark, warehouse, name, replace_articles, pipeline_hash or ""):
+            upsert(spark, warehouse, name, rows, replace_articles=replace_articles, pipeline_hash=pipeline_hash)
+            log.info("%s: merged (leftover rows replaced) in %.1fs", name, time.monotonic() - started)
+            return
+        new = conform(rows, spec).dropDuplicates(keys)
+    else:  # insert-only: keys already present stay as they are
+        existing = read_table(spark, warehouse, name).select(*keys)
+        new = conform(rows, spec).dropDuplicates(keys).join(existing, keys, "left_anti")
+        if new.isEmpty():
+            return
+    new.write.format("delta").mode("append").save(table_path(warehouse, name))
+    log.info("%s: appended in %.1fs", name, time.monotonic() - started)
 
 
 def append_rows(spark: Any, warehouse: str, name: str, df: Any) -> None:

@@ -36,6 +36,7 @@ def spark(tiny_model: Path) -> Iterator[Any]:
     from giellm_batch.spark_session import build_spark
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    session = build_spark(SparkSettings(master="local[2]", app_name="giellm-batch-tests", shuffle_partitions=2))
+    # local[2,2]: two cores, and a failed task is retried once (the in-task fault test relies on it)
+    session = build_spark(SparkSettings(master="local[2,2]", app_name="giellm-batch-tests", shuffle_partitions=2))
     yield session
     session.stop()

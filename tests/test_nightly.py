@@ -1,0 +1,160 @@
+"""Nightly-run guarantees: incremental selection, crash safety, one writer at a time, reprocessing."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from giellm_batch import job, locking
+from giellm_batch.faults import FAULT_ENV, InjectedFault
+from giellm_batch.schemas import TABLES
+from tests.conftest import CONFIG, SAMPLE
+
+VOLATILE = {"run_id", "processed_at", "quarantined_at"}
+
+
+def articles_dir(tmp_path: Path, names: list[str], folder: str = "in") -> Path:
+    root = tmp_path / folder / "topic-news"
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(next(SAMPLE.rglob(name)), root / name)
+    return tmp_path / folder
+
+
+def argv(source: Path, warehouse: Path, *extra: str) -> list[str]:
+    return ["--config", str(CONFIG), "--input", str(source), "--output", str(warehouse), "--tasks", "scnm_ner",
+            *extra]
+
+
+def table(spark, warehouse: Path, name: str):
+    return spark.read.format("delta").load(str(warehouse / name))
+
+
+def contents(spark, warehouse: Path) -> dict[str, list[str]]:
+    """Every table but runs, without the columns that name the run that wrote a row."""
+    out = {}
+    for name in TABLES:
+        if name == "runs":
+            continue
+        df = table(spark, warehouse, name)
+        out[name] = sorted(map(str, df.select([c for c in df.columns if c not in VOLATILE]).collect()))
+    return out
+
+
+def assert_no_duplicate_keys(spark, warehouse: Path) -> None:
+    for name, spec in TABLES.items():
+        df = table(spark, warehouse, name)
+        assert df.groupBy(*spec.keys).count().filter("count > 1").count() == 0, name
+
+
+def assert_accounting(spark, warehouse: Path) -> None:
+    for run in table(spark, warehouse, "runs").filter("status = 'succeeded'").collect():
+        assert run["articles_in"] == (run["articles_processed"] + run["articles_quarantined"]
+                                      + run["articles_skipped"] + run["articles_deferred"])
+
+
+ARTICLES = ["topic-news-6500401.txt", "topic-news-6500402.txt", "topic-news-6500403.txt"]
+
+
+@pytest.fixture(scope="module")
+def clean_run(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("clean")
+    source = articles_dir(tmp, ARTICLES)
+    assert job.main(argv(source, tmp / "wh")) == 0
+    return source, contents(spark, tmp / "wh"), tmp / "wh"
+
+
+def test_second_night_sends_only_new_articles_to_the_engine(spark, tmp_path):
+    source = articles_dir(tmp_path, ARTICLES[:2])
+    warehouse = tmp_path / "wh"
+    assert job.main(argv(source, warehouse, "--limit", "1")) == 0  # night 1 is capped: one article waits
+    articles_dir(tmp_path, ARTICLES[2:])  # the next night's arrival lands beside the old files
+    assert job.main(argv(source, warehouse)) == 0
+    first, second = table(spark, warehouse, "runs").orderBy("started_at").collect()
+    assert (first["articles_processed"], first["articles_deferred"]) == (1, 1)
+    assert (second["articles_skipped"], second["articles_processed"], second["articles_deferred"]) == (1, 2, 0)
+    done_first = {r["article_id"] for r in table(spark, warehouse, "articles").filter(
+        F.col("run_id") == first["run_id"]).collect()}
+    new_sentences = table(spark, warehouse, "sentences").filter(~F.col("article_id").isin(done_first)).count()
+    assert second["prompts"] == new_sentences  # one task: one prompt per new sentence, none for old ones
+    assert first["prompts"] + second["prompts"] == table(spark, warehouse, "extractions").count()
+    assert_no_duplicate_keys(spark, warehouse)
+    assert_accounting(spark, warehouse)
+
+
+@pytest.mark.parametrize("point", ["before_first_write", "between_writes"])
+def test_crash_then_rerun_equals_one_clean_run(spark, tmp_path, monkeypatch, clean_run, point):
+    source, expected, _ = clean_run
+    warehouse = tmp_path / "wh"
+    monkeypatch.setenv(FAULT_ENV, point)
+    with pytest.raises(InjectedFault):
+        job.main(argv(source, warehouse))
+    (failed,) = table(spark, warehouse, "runs").collect()
+    assert failed["status"] == "failed" and point in failed["error"]
+    monkeypatch.delenv(FAULT_ENV)
+    assert job.main(argv(source, warehouse)) == 0
+    assert contents(spark, warehouse) == expected
+    assert_no_duplicate_keys(spark, warehouse)
+
+
+def test_task_failing_on_first_attempt_is_retried_and_equals_a_clean_run(spark, tmp_path, monkeypatch, clean_run):
+    source, expected, _ = clean_run
+    warehouse = tmp_path / "wh"
+    monkeypatch.setenv(FAULT_ENV, "in_task")  # the fixture's local[2,2] allows one retry per task
+    assert job.main(argv(source, warehouse)) == 0
+    assert contents(spark, warehouse) == expected
+
+
+def test_two_runs_at_once_never_duplicate(spark, tmp_path):
+    source = articles_dir(tmp_path, ARTICLES[:2])
+    warehouse = tmp_path / "wh"
+    codes: list[int] = []
+    threads = [threading.Thread(target=lambda: codes.append(job.main(argv(source, warehouse)))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) in ([0, 0], [0, 3])  # 3: refused by the warehouse lock, wrote nothing
+    runs = table(spark, warehouse, "runs").collect()
+    assert len(runs) == codes.count(0) and {r["status"] for r in runs} == {"succeeded"}
+    assert table(spark, warehouse, "articles").count() == 2
+    assert_no_duplicate_keys(spark, warehouse)
+
+
+def test_lock_refuses_a_second_holder_and_names_the_first(spark, tmp_path):
+    warehouse = str(tmp_path / "wh")
+    locking.acquire(spark, warehouse, "run-a")
+    with pytest.raises(locking.WarehouseLocked, match="locked by run run-a"):
+        locking.acquire(spark, warehouse, "run-b")
+    locking.release(spark, warehouse, "run-b")  # not the holder: no effect
+    with pytest.raises(locking.WarehouseLocked):
+        locking.acquire(spark, warehouse, "run-b")
+    locking.acquire(spark, warehouse, "run-c", stale_after_hours=0)  # a stale lock is taken over
+    locking.release(spark, warehouse, "run-c")
+    locking.acquire(spark, warehouse, "run-d")
+    locking.release(spark, warehouse)
+
+
+def test_reprocess_replaces_current_version_and_keeps_other_versions(spark, tmp_path, clean_run):
+    source, _, clean_warehouse = clean_run
+    warehouse = tmp_path / "wh"
+    shutil.copytree(clean_warehouse, warehouse)
+    other = tmp_path / "other.yaml"  # same everything but the model name: another pipeline version
+    other.write_text(CONFIG.read_text(encoding="utf-8").replace("name: tiny-giellm", "name: tiny-giellm-v2")
+                     .replace("../", f"{CONFIG.parent.parent}/").replace("task_registry: tasks.yaml",
+                                                                      f"task_registry: {CONFIG.parent}/tasks.yaml"),
+                     encoding="utf-8")
+    other_args = argv(source, warehouse)
+    other_args[1] = str(other)
+    assert job.main(other_args) == 0
+    before = contents(spark, warehouse)
+    assert job.main(argv(source, warehouse, "--reprocess", "--since", "2025-01-01")) == 0
+    assert contents(spark, warehouse) == before  # same model, same outputs: nothing changes
+    versions = {r["model_id"] for r in table(spark, warehouse, "extractions").select("model_id").distinct().collect()}
+    assert versions == {"tiny-giellm", "tiny-giellm-v2"}
+    last = table(spark, warehouse, "runs").orderBy(F.col("started_at").desc()).first()
+    assert last["articles_processed"] == 3 and last["articles_skipped"] == 0
