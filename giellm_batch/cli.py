@@ -93,6 +93,36 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from giellm_batch.config import SparkSettings
+    from giellm_batch.maintenance import optimize
+    from giellm_batch.spark_session import build_spark
+
+    spark = build_spark(SparkSettings(master="local[*]", app_name="giellm-batch-optimize"))
+    report = optimize(spark, str(Path(args.warehouse).resolve()), zorder=args.zorder, vacuum=not args.no_vacuum,
+                      retention_hours=args.retention_hours)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from giellm_batch.config import SparkSettings
+    from giellm_batch.locking import release
+    from giellm_batch.spark_session import build_spark
+
+    spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-unlock"))
+    release(spark, str(Path(args.warehouse).resolve()))
+    print(f"lock removed from {args.warehouse}")
+    return 0
+
+
+def cmd_schema_doc(_: argparse.Namespace) -> int:
+    from giellm_batch.schema_doc import render
+
+    sys.stdout.write(render())
+    return 0
+
+
 def cmd_delta_package(_: argparse.Namespace) -> int:
     from giellm_batch.spark_session import delta_maven_coordinate
 
@@ -142,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--warehouse", default="warehouse")
     sql.add_argument("--limit", type=int, default=50)
     sql.set_defaults(func=cmd_sql)
+
+    opt = sub.add_parser("optimize", help="compact the tables (OPTIMIZE, optional Z-order) and VACUUM")
+    opt.add_argument("--warehouse", default="warehouse")
+    opt.add_argument("--zorder", action="store_true", help="Z-order by the common filter columns")
+    opt.add_argument("--no-vacuum", action="store_true")
+    opt.add_argument("--retention-hours", type=float, default=168.0,
+                     help="VACUUM keeps files younger than this (default 168 = 7 days; lower is refused)")
+    opt.set_defaults(func=cmd_optimize)
+
+    unlock = sub.add_parser("unlock", help="remove a warehouse lock left by a run that was killed")
+    unlock.add_argument("--warehouse", default="warehouse")
+    unlock.set_defaults(func=cmd_unlock)
+
+    doc = sub.add_parser("schema-doc", help="print the table reference (docs/tables.md)")
+    doc.set_defaults(func=cmd_schema_doc)
 
     delta = sub.add_parser("delta-package", help="print the Delta Maven coordinate for spark-submit --packages")
     delta.set_defaults(func=cmd_delta_package)

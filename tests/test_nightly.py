@@ -158,3 +158,22 @@ def test_reprocess_replaces_current_version_and_keeps_other_versions(spark, tmp_
     assert versions == {"tiny-giellm", "tiny-giellm-v2"}
     last = table(spark, warehouse, "runs").orderBy(F.col("started_at").desc()).first()
     assert last["articles_processed"] == 3 and last["articles_skipped"] == 0
+
+
+def test_optimize_compacts_without_changing_rows_and_tables_publish_changes(spark, tmp_path, clean_run):
+    from giellm_batch.maintenance import optimize
+
+    _, expected, clean_warehouse = clean_run
+    warehouse = tmp_path / "wh"
+    shutil.copytree(clean_warehouse, warehouse)
+    report = optimize(spark, str(warehouse), zorder=True)
+    assert set(report) >= {"articles", "extractions", "entities"}
+    assert contents(spark, warehouse) == expected
+    with pytest.raises(ValueError, match="retention below 168"):
+        optimize(spark, str(warehouse), retention_hours=1)
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{warehouse / 'extractions'}`").first()
+    assert detail["properties"]["delta.enableChangeDataFeed"] == "true"
+    assert detail["partitionColumns"] == ["published_date"]
+    changes = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0)
+               .load(str(warehouse / "extractions")).filter("_change_type = 'insert'"))
+    assert changes.count() == table(spark, warehouse, "extractions").count()

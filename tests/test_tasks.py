@@ -26,3 +26,11 @@ def test_bad_registry_entry_says_what_to_fix(tmp_path: Path):
     path.write_text("tasks:\n  x:\n    iw: NER\n    item_kind: triple\n    fields: [a, b]\n", encoding="utf-8")
     with pytest.raises(ValueError, match="a triple has 3 fields, got 2"):
         load_task_registry(path)
+
+
+def test_table_reference_in_docs_is_current():
+    from giellm_batch.schema_doc import render
+    from tests.conftest import REPO
+
+    assert (REPO / "docs" / "tables.md").read_text(encoding="utf-8") == render(), \
+        "run `giellm-batch schema-doc > docs/tables.md`"
