@@ -43,7 +43,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=10
 
 test-fast: lint
 	$(BIN)/python -m pytest -m "not slow"
