@@ -100,7 +100,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     spark = build_spark(SparkSettings(master="local[*]", app_name="giellm-batch-optimize"))
     report = optimize(spark, str(Path(args.warehouse).resolve()), zorder=args.zorder, vacuum=not args.no_vacuum,
-                      retention_hours=args.retention_hours)
+                      retention_hours=args.retention_hours, only=tuple(args.table))
     print(json.dumps(report, indent=2))
     return 0
 
@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--warehouse", default="warehouse")
     opt.add_argument("--zorder", action="store_true", help="Z-order by the common filter columns")
     opt.add_argument("--no-vacuum", action="store_true")
+    opt.add_argument("--table", action="append", default=[], help="only this table (repeatable; default all)")
     opt.add_argument("--retention-hours", type=float, default=168.0,
                      help="VACUUM keeps files younger than this (default 168 = 7 days; lower is refused)")
     opt.set_defaults(func=cmd_optimize)

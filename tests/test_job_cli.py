@@ -57,5 +57,8 @@ def test_cli_prompt_parse_and_tasks():
     parsed = subprocess.run([*cli, "parse", "--task", "scnm_ner", "--text", "山田太郎は東京に住む。", output],
                             capture_output=True, text=True, cwd=REPO, check=True)
     assert '"char_start": 5' in parsed.stdout and '"status": "ok"' in parsed.stdout
+    oiellm = subprocess.run([*cli, "parse", "--task", "oiellm_ner", "--text", "AがBに行った。",
+                             "Travel/NER/:Person;A:Location;B"], capture_output=True, text=True, cwd=REPO, check=True)
+    assert '"text_label": "Travel"' in oiellm.stdout and '"char_start": 2' in oiellm.stdout
     tasks = subprocess.run([*cli, "tasks"], capture_output=True, text=True, cwd=REPO, check=True)
     assert "tcree_ee" in tasks.stdout and "oiellm_ner" in tasks.stdout

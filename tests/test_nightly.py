@@ -166,8 +166,11 @@ def test_optimize_compacts_without_changing_rows_and_tables_publish_changes(spar
     _, expected, clean_warehouse = clean_run
     warehouse = tmp_path / "wh"
     shutil.copytree(clean_warehouse, warehouse)
-    report = optimize(spark, str(warehouse), zorder=True)
-    assert set(report) >= {"articles", "extractions", "entities"}
+    # VACUUM costs ~30-50 s per table on this machine: exercise it on one table, Z-order on two
+    report = optimize(spark, str(warehouse), zorder=True, vacuum=False, only=("extractions", "entities"))
+    report.update(optimize(spark, str(warehouse), only=("articles",)))
+    assert set(report) == {"articles", "extractions", "entities"}
+    assert all(r["files_removed"] >= r["files_added"] for r in report.values())
     assert contents(spark, warehouse) == expected
     with pytest.raises(ValueError, match="retention below 168"):
         optimize(spark, str(warehouse), retention_hours=1)
