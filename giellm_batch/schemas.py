@@ -135,5 +135,3 @@ EVALUATIONS = _schema(
     ("all_accuracy", DoubleType()), ("gold_items", L), ("matched_items", L), ("extra_items", L),
     ("statuses_json", S), ("skipped_records", L), ("model_id", S), ("pipeline_hash", S),
 )
-
-RESULT_TABLES = ("sentences", "extractions", "entities", "sentiment_words", "relations", "events")
