@@ -113,6 +113,22 @@ class SegmentationSettings:
 
 
 @dataclass(frozen=True)
+class ExecutionSettings:
+    """How the inference stage is placed on the cluster and fed."""
+
+    # GPUs each inference task asks for through a stage-level ResourceProfile; its engine is pinned
+    # to the addresses Spark assigns (TaskContext.resources()). 0 = CPU engines, no GPU request.
+    gpus_per_engine: int = 0
+    cpus_per_engine: int = 1  # CPU cores each inference task reserves (with gpus_per_engine > 0)
+    gpu_resource_name: str = "gpu"  # the resource name your executors' GPU discovery script reports
+    # Inference partition size in prompts: smaller gives steadier progress and load balance across
+    # engines, larger fewer tasks. The engine is cached per worker, so many partitions cost little.
+    prompts_per_partition: int = 4000
+    dedup: bool = True  # send each distinct prompt to the engine once; reuse outputs across runs (prompt_cache)
+    progress_interval_seconds: float = 30.0  # how often the driver logs prompts done, prompts/s and ETA
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Everything one run needs; built by `load_config`."""
 
@@ -125,6 +141,7 @@ class JobConfig:
     segmentation: SegmentationSettings
     tasks: tuple[str, ...]  # task names to run, from the registry
     task_registry: TaskRegistry
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     @property
     def model_id(self) -> str:
@@ -169,6 +186,7 @@ _SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "engine": EngineSettings,
     "segmentation": SegmentationSettings,
+    "execution": ExecutionSettings,
 }
 _TOP_KEYS = (*_SECTIONS, "tasks", "task_registry")
 
@@ -301,6 +319,7 @@ def load_config(
     if model.source == "local":
         model = dataclasses.replace(model, path=_resolve(base, model.path))
     problems.extend(_check_semantics(inp, model, sections["engine"], sections["segmentation"], check_paths))
+    problems.extend(_check_execution(sections["execution"], sections["engine"]))
 
     if problems or registry is None:
         raise ConfigError(source, problems)
@@ -314,6 +333,7 @@ def load_config(
         segmentation=sections["segmentation"],
         tasks=tasks,
         task_registry=registry,
+        execution=sections["execution"],
     )
 
 
@@ -349,4 +369,24 @@ def _check_semantics(
         problems.append("engine.max_new_tokens: must be smaller than engine.max_model_len")
     if seg.max_sentence_chars < 20:
         problems.append("segmentation.max_sentence_chars: must be at least 20")
+    return problems
+
+
+def _check_execution(ex: ExecutionSettings, engine: EngineSettings) -> list[str]:
+    problems: list[str] = []
+    if ex.gpus_per_engine < 0:
+        problems.append("execution.gpus_per_engine: must be >= 0 (0 = CPU engines)")
+    elif ex.gpus_per_engine and ex.gpus_per_engine != engine.tensor_parallel_size:
+        problems.append(
+            f"execution.gpus_per_engine ({ex.gpus_per_engine}) must equal engine.tensor_parallel_size "
+            f"({engine.tensor_parallel_size}): one engine spans exactly the GPUs its task is given"
+        )
+    if ex.cpus_per_engine < 1:
+        problems.append("execution.cpus_per_engine: must be at least 1")
+    if ex.prompts_per_partition < 1:
+        problems.append("execution.prompts_per_partition: must be at least 1")
+    if ex.progress_interval_seconds <= 0:
+        problems.append("execution.progress_interval_seconds: must be > 0")
+    if not ex.gpu_resource_name:
+        problems.append("execution.gpu_resource_name: set the Spark resource name of your GPUs (usually 'gpu')")
     return problems

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -18,8 +19,7 @@ from typing import Any
 
 log = logging.getLogger("giellm_batch.engine")
 
-_ENGINES: dict[str, Any] = {}  # one engine per worker process, keyed by its settings
-ENGINE_STARTS: dict[str, int] = {}  # how often this worker built each engine (tests read it)
+_ENGINES: dict[str, WorkerEngine] = {}  # one engine per worker process, keyed by its settings
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,16 @@ class EngineSpec:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+@dataclass
+class WorkerEngine:
+    """A worker's engine and where it was placed."""
+
+    llm: Any
+    gpus: tuple[str, ...]  # addresses CUDA_VISIBLE_DEVICES held when it was built; () on CPU
+    engine_id: str  # host:pid of the worker process that owns it
+    starts: int = 1  # engines this worker built for these settings (1 when reuse works)
+
+
 @dataclass(frozen=True)
 class Generation:
     text: str | None
@@ -50,39 +60,48 @@ class Generation:
     error: str | None = None
 
 
-def get_engine(spec: EngineSpec) -> Any:
-    """The worker's engine for `spec`, built on first use."""
+def get_engine(spec: EngineSpec, gpus: tuple[str, ...] = ()) -> WorkerEngine:
+    """The worker's engine for `spec`, built on first use and pinned to `gpus` (the task's GPUs)."""
     key = spec.key()
-    engine = _ENGINES.get(key)
-    if engine is None:
-        # In-process engine core: vLLM's multiprocessing would fork inside a Spark Python worker.
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-        from vllm import LLM
+    cached = _ENGINES.get(key)
+    if cached is not None:
+        if gpus and cached.gpus != gpus:
+            # CUDA cannot be re-pinned inside a process: happens only if one executor owns several
+            # GPUs and shares Python workers between them. Give each executor one GPU (docker/README.md).
+            log.warning("task was assigned GPUs %s but this worker's engine is pinned to %s", gpus, cached.gpus)
+        return cached
+    from giellm_batch.placement import pin
 
-        kwargs: dict[str, Any] = {
-            "model": spec.model,
-            "tokenizer": spec.model,
-            "max_model_len": spec.max_model_len,
-            "dtype": spec.dtype,
-            "tensor_parallel_size": spec.tensor_parallel_size,
-            "max_num_seqs": spec.max_num_seqs,
-            "enable_prefix_caching": spec.enable_prefix_caching,
-            "enforce_eager": spec.enforce_eager,
-            "seed": spec.seed,
-            "disable_log_stats": True,
-        }
-        if spec.kv_cache_memory_bytes:
-            kwargs["kv_cache_memory_bytes"] = spec.kv_cache_memory_bytes
-        else:
-            kwargs["gpu_memory_utilization"] = spec.gpu_memory_utilization
-        if spec.quantization:
-            kwargs["quantization"] = spec.quantization
-        started = time.monotonic()
-        engine = LLM(**kwargs)
-        _ENGINES[key] = engine
-        ENGINE_STARTS[key] = ENGINE_STARTS.get(key, 0) + 1
-        log.warning("engine for %s ready in %.1fs (pid %d)", spec.model, time.monotonic() - started, os.getpid())
+    pin(gpus)
+    # In-process engine core: vLLM's multiprocessing would fork inside a Spark Python worker.
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    from vllm import LLM
+
+    kwargs: dict[str, Any] = {
+        "model": spec.model,
+        "tokenizer": spec.model,
+        "max_model_len": spec.max_model_len,
+        "dtype": spec.dtype,
+        "tensor_parallel_size": spec.tensor_parallel_size,
+        "max_num_seqs": spec.max_num_seqs,
+        "enable_prefix_caching": spec.enable_prefix_caching,
+        "enforce_eager": spec.enforce_eager,
+        "seed": spec.seed,
+        "disable_log_stats": True,
+    }
+    if spec.kv_cache_memory_bytes:
+        kwargs["kv_cache_memory_bytes"] = spec.kv_cache_memory_bytes
+    else:
+        kwargs["gpu_memory_utilization"] = spec.gpu_memory_utilization
+    if spec.quantization:
+        kwargs["quantization"] = spec.quantization
+    started = time.monotonic()
+    engine = WorkerEngine(LLM(**kwargs), gpus, f"{socket.gethostname()}:{os.getpid()}")
+    engine.starts = sum(1 for e in _ENGINES.values() if e.engine_id == engine.engine_id) + 1
+    _ENGINES[key] = engine
+    log.warning("engine %s for %s ready in %.1fs on %s", engine.engine_id, spec.model, time.monotonic() - started,
+                f"GPUs {','.join(gpus)}" if gpus else "CPU")
     return engine
 
 
@@ -99,17 +118,19 @@ def sampling_params(max_new_tokens: int, regex: str | None) -> Any:
     )
 
 
-def count_prompt_tokens(engine: Any, prompts: Sequence[str]) -> list[int]:
+def tokenize(engine: Any, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids as vLLM would compute them; handing these to `generate` avoids tokenizing twice."""
     tokenizer = engine.get_tokenizer()
-    return [len(tokenizer.encode(p)) for p in prompts]
+    return [tokenizer.encode(p) for p in prompts]
 
 
-def generate(engine: Any, prompts: Sequence[str], params: Sequence[Any]) -> list[Generation]:
-    """Generate for every prompt; a failure is isolated to the prompts that cause it."""
+def generate(engine: Any, prompts: Sequence[list[int]], params: Sequence[Any]) -> list[Generation]:
+    """Generate for every tokenized prompt; a failure is isolated to the prompts that cause it."""
     if not prompts:
         return []
     try:
-        outputs = engine.generate(list(prompts), list(params), use_tqdm=False)
+        token_prompts = [{"prompt_token_ids": ids} for ids in prompts]
+        outputs = engine.generate(token_prompts, list(params), use_tqdm=False)
     except Exception as exc:
         if _is_fatal(exc):
             raise

@@ -1,13 +1,22 @@
-"""The inference step: sentences in, one parsed extraction row per (sentence, task) out.
+"""The inference steps: sentences -> prompt requests -> engine generations (-> parsing, extraction.py).
 
-`ExtractionPlan` is built on the driver (plain, picklable data); `extraction_step(plan)` returns
-the function Spark runs in `mapInPandas` on executors. There, the worker's cached engine is
-fetched once, prompts are accumulated across Arrow batches into engine-sized batches, and the
-prompts of one sentence are kept next to each other (the sentence is the shared prompt prefix).
+`ExtractionPlan` is built on the driver (plain, picklable data). The step functions it feeds run
+in `mapInPandas` on executors:
+
+- `prompt_step`: one request per sentence x task, with the key that identifies its engine call
+  (`prompt_key`: equal prompts share one call when deduplication is on) and `sentence_key`
+  (sorting by it keeps a sentence's prompts adjacent, so the engine's prefix cache shares the
+  sentence, which leads every GIELLM prompt).
+- `generation_step`: distinct prompts in, engine outputs out. The worker's cached engine is
+  fetched once per task, pinned to the task's GPU; prompts are accumulated across Arrow batches
+  into engine-sized batches; one failing prompt costs one `error` row.
+- `extraction_step`: the three steps composed in memory, for callers without Spark stages
+  (evaluation, benchmarks, tests).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -18,15 +27,15 @@ import pandas as pd
 
 from giellm_batch import schemas
 from giellm_batch.constraints import task_regex
-from giellm_batch.engine import EngineSpec, Generation, count_prompt_tokens, generate, get_engine, sampling_params
+from giellm_batch.engine import EngineSpec, Generation, generate, get_engine, sampling_params, tokenize
 from giellm_batch.faults import check_in_task
-from giellm_batch.grounding import ground_items, items_to_json
-from giellm_batch.parsing import parse_output
 from giellm_batch.prompts import build_prompt
 from giellm_batch.tasks import PromptProfile, TaskSpec
 
 log = logging.getLogger("giellm_batch.inference")
-REQUIRED_COLUMNS = ("article_id", "sentence_idx", "text", "char_start")
+SENTENCE_COLUMNS = ("article_id", "sentence_idx", "text")
+GENERATION_INPUT_COLUMNS = ("prompt_key", "task", "prompt")
+PandasStep = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
 
 
 @dataclass(frozen=True)
@@ -39,119 +48,160 @@ class ExtractionPlan:
     max_items: int
     max_span_chars: int
     batch_size: int
+    identity: str = ""  # what makes two equal prompts give equal outputs (model, decoding, dtype...)
+    dedup: bool = True
+    gpus_per_engine: int = 0
+    gpu_resource_name: str = "gpu"
     fault: str = ""  # faults.POINTS; tests only
 
     @property
     def max_prompt_tokens(self) -> int:
         return self.engine.max_model_len - self.max_new_tokens
 
+    def task(self, name: str) -> TaskSpec:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"task '{name}' is not in this plan ({[t.name for t in self.tasks]})")
 
-@dataclass(frozen=True)
-class _Request:
-    article_id: str
-    sentence_idx: int
-    sentence: str
-    sentence_start: int
-    task: TaskSpec
-    prompt: str
+    def prompt_suffixes(self) -> tuple[str, ...]:
+        """What follows the sentence in each task's prompt (the sentence always comes first)."""
+        return tuple(build_prompt(t, self.profiles[t.profile], "") for t in self.tasks)
 
 
-def extraction_step(plan: ExtractionPlan) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """mapInPandas function: SENTENCE rows -> EXTRACTION_STAGE rows."""
+def require_columns(batch: pd.DataFrame, needed: tuple[str, ...], step: str) -> None:
+    missing = [c for c in needed if c not in batch.columns]
+    if missing:
+        raise KeyError(f"{step} needs columns {missing}; got {list(batch.columns)}")
 
-    by_name = {task.name: task for task in plan.tasks}
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def prompt_step(plan: ExtractionPlan) -> PandasStep:
+    """mapInPandas function: SENTENCE rows -> PROMPT_REQUEST rows (every task, or the row's `task`)."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        check_in_task(plan.fault)
-        worker = _Worker(plan)
-        pending: list[_Request] = []
         for batch in batches:
-            missing = [c for c in REQUIRED_COLUMNS if c not in batch.columns]
-            if missing:
-                raise KeyError(f"inference step needs columns {missing}; got {list(batch.columns)}")
+            require_columns(batch, SENTENCE_COLUMNS, "prompt step")
             # An optional `task` column picks one task per row (evaluation); otherwise every task runs.
             row_tasks = batch["task"] if "task" in batch.columns else [None] * len(batch)
-            for article_id, idx, text, start, only in zip(
-                batch["article_id"], batch["sentence_idx"], batch["text"], batch["char_start"], row_tasks,
-                strict=True,
-            ):
-                for task in ([by_name[only]] if only else plan.tasks):  # a sentence's prompts stay adjacent
+            rows = []
+            for article_id, idx, text, only in zip(batch["article_id"], batch["sentence_idx"], batch["text"],
+                                                   row_tasks, strict=True):
+                sentence_key = _digest(text)
+                for task in ([plan.task(only)] if only else plan.tasks):
                     prompt = build_prompt(task, plan.profiles[task.profile], text)
-                    pending.append(_Request(article_id, int(idx), text, int(start), task, prompt))
-            while len(pending) >= plan.batch_size:
-                yield worker.process(pending[: plan.batch_size])
-                pending = pending[plan.batch_size:]
-        if pending:
-            yield worker.process(pending)
+                    key = (_digest(plan.identity, task.name, prompt) if plan.dedup
+                           else _digest(plan.identity, task.name, article_id, idx))
+                    rows.append((article_id, int(idx), task.name, key, sentence_key, prompt))
+            yield pd.DataFrame(rows, columns=schemas.PROMPT_REQUEST.fieldNames())
 
     return run
 
 
-class _Worker:
-    """Per-partition state around the worker's cached engine."""
+def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
+    """mapInPandas function: distinct prompts (prompt_key, task, prompt) -> GENERATION rows.
+
+    `progress` is an optional Spark accumulator that counts prompts answered (driver progress log).
+    """
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        check_in_task(plan.fault)
+        worker = _GenerationWorker(plan)
+        pending: list[pd.DataFrame] = []
+        n_pending = 0
+        for batch in batches:
+            require_columns(batch, GENERATION_INPUT_COLUMNS, "generation step")
+            pending.append(batch)
+            n_pending += len(batch)
+            while n_pending >= plan.batch_size:
+                joined = pd.concat(pending, ignore_index=True)
+                head, rest = joined.iloc[: plan.batch_size], joined.iloc[plan.batch_size:]
+                pending, n_pending = [rest], len(rest)
+                yield worker.process(head, progress)
+        if n_pending:
+            yield worker.process(pd.concat(pending, ignore_index=True), progress)
+        worker.log_totals()
+
+    return run
+
+
+class _GenerationWorker:
+    """Per-task state around the worker's cached engine."""
 
     def __init__(self, plan: ExtractionPlan) -> None:
+        from giellm_batch.placement import assigned_gpus, spark_task_id
+
         self.plan = plan
+        self.gpus = assigned_gpus(plan.gpu_resource_name) if plan.gpus_per_engine else ()
+        self.task_id = spark_task_id()
         self.engine: Any = None
         self.params: dict[str, Any] = {}
-        self.segmenter: Any = None
-        self._morphemes: tuple[str, list[Any]] = ("", [])  # last sentence's: its prompts are adjacent
-
-    def morphemes(self, sentence: str) -> list[Any]:
-        if self._morphemes[0] != sentence:
-            if self.segmenter is None:
-                from giellm_batch.segmentation import Segmenter
-
-                self.segmenter = Segmenter()
-            self._morphemes = (sentence, self.segmenter.morphemes(sentence))
-        return self._morphemes[1]
+        self.prompts = 0
+        self.engine_seconds = 0.0
 
     def _ensure_engine(self) -> None:
         if self.engine is not None:
             return
-        self.engine = get_engine(self.plan.engine)
+        self.engine = get_engine(self.plan.engine, self.gpus)
         for task in self.plan.tasks:
             profile = self.plan.profiles[task.profile]
             regex = (task_regex(task, profile, self.plan.max_items, self.plan.max_span_chars)
                      if self.plan.constrained else None)
             self.params[task.name] = sampling_params(self.plan.max_new_tokens, regex)
 
-    def process(self, requests: list[_Request]) -> pd.DataFrame:
+    def process(self, batch: pd.DataFrame, progress: Any) -> pd.DataFrame:
         self._ensure_engine()
         started = time.monotonic()
-        lengths = count_prompt_tokens(self.engine, [r.prompt for r in requests])
-        runnable = [i for i, n in enumerate(lengths) if n <= self.plan.max_prompt_tokens]
-        generated = generate(
-            self.engine,
-            [requests[i].prompt for i in runnable],
-            [self.params[requests[i].task.name] for i in runnable],
-        )
+        token_ids = tokenize(self.engine.llm, list(batch["prompt"]))
+        runnable = [i for i, ids in enumerate(token_ids) if len(ids) <= self.plan.max_prompt_tokens]
+        tasks = [str(t) for t in batch["task"]]
+        generated = generate(self.engine.llm, [token_ids[i] for i in runnable],
+                             [self.params[tasks[i]] for i in runnable])
         results: dict[int, Generation] = dict(zip(runnable, generated, strict=True))
-        rows = []
-        for i, request in enumerate(requests):
-            gen = results.get(i) or Generation(
-                None, None, 0,
-                f"prompt has {lengths[i]} tokens; the limit is {self.plan.max_prompt_tokens} "
-                "(engine.max_model_len - engine.max_new_tokens)",
-            )
-            rows.append(self._row(request, gen))
         elapsed = time.monotonic() - started
-        log.warning("engine batch: %d prompts in %.2fs (%.0f prompts/s)", len(requests), elapsed,
-                    len(requests) / max(elapsed, 1e-9))
-        return pd.DataFrame(rows, columns=schemas.EXTRACTION_STAGE.fieldNames())
+        per_prompt_ms = 1000 * elapsed / max(len(batch), 1)
+        gpus = ",".join(self.gpus)
+        rows = []
+        for i, key in enumerate(batch["prompt_key"]):
+            # Segmentation splits sentences to fit the context; this only guards direct callers.
+            gen = results.get(i) or Generation(
+                None, None, 0, f"prompt has {len(token_ids[i])} tokens; the limit is {self.plan.max_prompt_tokens} "
+                "(engine.max_model_len - engine.max_new_tokens)")
+            rows.append((key, gen.text, gen.finish_reason, len(token_ids[i]), gen.n_tokens, gen.error,
+                         self.engine.engine_id, gpus, ",".join(self.engine.gpus), self.task_id, per_prompt_ms))
+        self.prompts += len(batch)
+        self.engine_seconds += elapsed
+        if progress is not None:
+            progress.add(len(batch))
+        log.info("engine %s: %d prompts in %.2fs (%.0f prompts/s)", self.engine.engine_id, len(batch), elapsed,
+                 len(batch) / max(elapsed, 1e-9))
+        return pd.DataFrame(rows, columns=schemas.GENERATION.fieldNames())
 
-    def _row(self, request: _Request, gen: Generation) -> dict[str, Any]:
-        task = request.task
-        base = {"article_id": request.article_id, "sentence_idx": request.sentence_idx, "task": task.name,
-                "prompt": request.prompt, "raw_output": gen.text, "finish_reason": gen.finish_reason,
-                "n_output_tokens": gen.n_tokens, "error": gen.error}
-        if gen.error is not None:
-            return {**base, "parse_status": "error", "text_label": None, "text_label_known": None,
-                    "flags": ["engine_error"], "n_items": 0, "items_json": "[]"}
-        parsed = parse_output(gen.text, task, self.plan.profiles[task.profile], sentence=request.sentence,
-                              truncated=gen.finish_reason == "length")
-        morphemes = self.morphemes(request.sentence) if parsed.items else None
-        items = ground_items(parsed, task, request.sentence, request.sentence_start, morphemes)
-        return {**base, "parse_status": parsed.status, "text_label": parsed.text_label,
-                "text_label_known": parsed.text_label_known, "flags": list(parsed.flags),
-                "n_items": len(items), "items_json": items_to_json(items)}
+    def log_totals(self) -> None:
+        if self.prompts:
+            log.warning("engine %s (%s): %d prompts in %.1fs, %.0f prompts/s", self.engine.engine_id,
+                        f"GPUs {','.join(self.engine.gpus)}" if self.engine.gpus else "CPU", self.prompts,
+                        self.engine_seconds, self.prompts / max(self.engine_seconds, 1e-9))
+
+
+def extraction_step(plan: ExtractionPlan) -> PandasStep:
+    """mapInPandas function: SENTENCE rows -> EXTRACTION_STAGE rows, all steps in one pass per batch."""
+    from giellm_batch.extraction import parse_step
+
+    prompts, generations, parse = prompt_step(plan), generation_step(plan), parse_step(plan)
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            requests = pd.concat(list(prompts(iter([batch]))), ignore_index=True)
+            if requests.empty:
+                continue
+            unique = requests.drop_duplicates("prompt_key")[list(GENERATION_INPUT_COLUMNS)]
+            generated = pd.concat(list(generations(iter([unique]))), ignore_index=True)
+            sentences = batch[["article_id", "sentence_idx", "text", "char_start"]]
+            joined = requests.merge(generated, on="prompt_key").merge(sentences, on=["article_id", "sentence_idx"])
+            yield from parse(iter([joined]))
+
+    return run

@@ -1,6 +1,7 @@
 """The extraction job as a sequence of small Spark steps (driver code only).
 
-read -> validate -> skip finished -> segment -> infer + parse -> write tables -> record the run
+read -> validate -> skip finished -> segment -> prompts -> dedup -> generate (GPU stage) -> parse
+-> write tables -> record the run
 
 Each step's output that later steps reuse is materialised once under the run's staging folder
 (`<warehouse>/_staging/<run_id>`), so the engine runs exactly once per prompt however many
@@ -14,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,14 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from giellm_batch import faults, locking, records, schemas, tables
+from giellm_batch import dedup, faults, locking, placement, records, schemas, tables
 from giellm_batch.config import JobConfig
 from giellm_batch.engine import EngineSpec
-from giellm_batch.inference import ExtractionPlan, extraction_step
+from giellm_batch.extraction import parse_step
+from giellm_batch.inference import ExtractionPlan, generation_step, prompt_step
+from giellm_batch.progress import InferenceProgress
 from giellm_batch.reading import read_articles
-from giellm_batch.segmentation import segmentation_step
+from giellm_batch.segmentation import PromptBudget, segmentation_step
 
 log = logging.getLogger("giellm_batch.pipeline")
+NO_SENTENCE = "no sentence with text after segmentation"
 
 
 @dataclass
@@ -48,6 +54,13 @@ class RunSummary:
     parse_partial: int = 0
     parse_invalid: int = 0
     engine_errors: int = 0
+    engine_calls: int = 0  # distinct prompts sent to engines (after deduplication and the cache)
+    dedup_hits: int = 0  # prompts answered without an engine call
+    engines: int = 0  # engine instances (worker processes) that answered prompts
+    engine_seconds: float = 0.0  # summed over engines: time inside generate()
+    inference_seconds: float = 0.0  # wall time of the generation stage
+    prompts_per_second: float = 0.0  # engine_calls / inference_seconds
+    engines_json: str = "[]"  # per engine: id, GPUs assigned vs pinned, prompts, seconds, Spark tasks
     wall_seconds: float = 0.0
     status: str = "running"
     error: str | None = None
@@ -64,7 +77,7 @@ class RunOptions:
 
 
 def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
-    eng = config.engine
+    eng, ex = config.engine, config.execution
     spec = EngineSpec(
         model=config.model.path, max_model_len=eng.max_model_len, dtype=eng.dtype,
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes, gpu_memory_utilization=eng.gpu_memory_utilization,
@@ -76,6 +89,9 @@ def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
         engine=spec, tasks=tuple(config.selected_tasks()), profiles=dict(config.task_registry.profiles),
         max_new_tokens=eng.max_new_tokens, constrained=eng.constrained_decoding, max_items=eng.max_items,
         max_span_chars=eng.max_span_chars, batch_size=eng.batch_size, fault=fault,
+        # Everything besides the prompt that decides the engine's answer: the dedup cache key.
+        identity=f"{config.pipeline_hash()}|{eng.dtype}|{eng.quantization}|{eng.seed}",
+        dedup=ex.dedup, gpus_per_engine=ex.gpus_per_engine, gpu_resource_name=ex.gpu_resource_name,
     )
 
 
@@ -141,26 +157,16 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
 
     if n_todo == 0:  # nothing new: only bad records may need (idempotent) quarantining
         summary.articles_quarantined = rejected.count()
-        tables.write_rows(spark, warehouse, "quarantine", records.quarantine_rows(rejected, rejected.limit(0), stamp),
+        tables.write_rows(spark, warehouse, "quarantine", records.quarantine_rows(rejected, None, stamp),
                           n_rows=summary.articles_quarantined)
         return
 
-    seg = config.segmentation
-    sentences = _stage(
-        todo.select("article_id", "body").mapInPandas(
-            segmentation_step(seg.max_sentence_chars, seg.min_sentence_chars), schema=schemas.SENTENCE),
-        staging, "sentences")
+    plan = extraction_plan(config, fault)
+    sentences, unsegmented = _segment(config, plan, todo, staging)
     summary.sentences = sentences.count()
-    unsegmented = todo.join(sentences.select("article_id").distinct(), "article_id", "left_anti")
-
-    parts = max(1, spark.sparkContext.defaultParallelism)
-    log.warning("run %s: %d sentences x %d tasks -> engine (%d partitions)", run_id, summary.sentences,
-                len(config.tasks), parts)
-    extractions = _stage(
-        sentences.repartition(parts, "article_id").sortWithinPartitions("article_id", "sentence_idx")
-        .mapInPandas(extraction_step(extraction_plan(config, fault)), schema=schemas.EXTRACTION_STAGE),
-        staging, "extractions")
+    extractions = _infer(spark, config, plan, sentences, staging, stamp, summary)
     _count_statuses(extractions, summary)
+    summary.dedup_hits = summary.prompts - summary.engine_calls
     log.info("run %s: inference done", run_id)
 
     faults.check("before_first_write", fault)
@@ -184,6 +190,80 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
                       replace_articles=todo, pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
                       n_rows=summary.articles_processed)
     log.warning("run %s: tables written", run_id)
+
+
+def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str) -> tuple[Any, Any]:
+    """Sentences of the articles to process, and the articles that yield none (with a reason)."""
+    from pyspark.sql import functions as F
+
+    seg = config.segmentation
+    budget = PromptBudget(config.model.path, plan.max_prompt_tokens, plan.prompt_suffixes())
+    segmented = _stage(
+        todo.select("article_id", "body").mapInPandas(
+            segmentation_step(seg.max_sentence_chars, seg.min_sentence_chars, budget), schema=schemas.SEGMENTED),
+        staging, "segmented")
+    too_long = segmented.filter(F.col("reject_reason").isNotNull()).groupBy("article_id").agg(
+        F.first("reject_reason").alias("reject_reason"))
+    # An article with a sentence that cannot fit the model is quarantined whole, never truncated.
+    sentences = (segmented.filter(F.col("reject_reason").isNull()).drop("reject_reason")
+                 .join(too_long, "article_id", "left_anti"))
+    unsegmented = (todo.join(sentences.select("article_id").distinct(), "article_id", "left_anti")
+                   .join(too_long, "article_id", "left")
+                   .withColumn("reason", F.coalesce("reject_reason", F.lit(NO_SENTENCE))))
+    return sentences, unsegmented
+
+
+def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, staging: str,
+           stamp: dict[str, str], summary: RunSummary) -> Any:
+    """prompts -> distinct engine calls on the GPU stage -> answers joined back -> parsed rows."""
+    ex = config.execution
+    requests = _stage(sentences.mapInPandas(prompt_step(plan), schema=schemas.PROMPT_REQUEST), staging, "requests")
+    cache = dedup.read_cache(spark, config.output.warehouse) if ex.dedup else None
+    calls = dedup.engine_inputs(requests, cache)
+    summary.engine_calls = calls.count()
+    parts = max(spark.sparkContext.defaultParallelism, math.ceil(summary.engine_calls / ex.prompts_per_partition))
+    profile = placement.inference_profile(ex.gpus_per_engine, ex.cpus_per_engine, ex.gpu_resource_name)
+    log.warning("run %s: %d sentences x %d tasks, %d engine calls in %d partitions (%s)", summary.run_id,
+                summary.sentences, len(config.tasks), summary.engine_calls, parts,
+                f"{ex.gpus_per_engine} GPU(s) per engine" if profile else "CPU engines")
+    with InferenceProgress(spark, summary.engine_calls, ex.progress_interval_seconds,
+                           f"run {summary.run_id} inference") as progress:
+        generations = _stage(
+            calls.repartition(parts, "sentence_key").sortWithinPartitions("sentence_key", "task")
+            .select("prompt_key", "task", "prompt")
+            .mapInPandas(generation_step(plan, progress.counter), schema=schemas.GENERATION, profile=profile),
+            staging, "generations")
+    _record_engines(generations, summary, progress.seconds)
+    answers = dedup.answers(generations, dedup.cached_answers(cache, requests) if cache is not None else None)
+    joined = (requests.join(answers, "prompt_key")
+              .join(sentences.select("article_id", "sentence_idx", "text", "char_start"),
+                    ["article_id", "sentence_idx"]))
+    extractions = _stage(
+        joined.repartition(parts, "article_id").sortWithinPartitions("article_id", "sentence_idx")
+        .mapInPandas(parse_step(plan), schema=schemas.EXTRACTION_STAGE), staging, "extractions")
+    if cache is not None:  # after the answers are staged: the cache read above must not see these rows
+        tables.write_rows(spark, config.output.warehouse, "prompt_cache",
+                          dedup.cache_rows(generations, requests, stamp))
+    return extractions
+
+
+def _record_engines(generations: Any, summary: RunSummary, seconds: float) -> None:
+    from pyspark.sql import functions as F
+
+    engines = generations.groupBy("engine_id").agg(
+        F.count("*").alias("prompts"), (F.sum("engine_ms") / 1000).alias("seconds"),
+        F.sort_array(F.collect_set("task_gpus")).alias("task_gpus"),
+        F.sort_array(F.collect_set("engine_gpus")).alias("engine_gpus"),
+        F.countDistinct("spark_task_id").alias("spark_tasks")).orderBy("engine_id").collect()
+    figures = [{**row.asDict(), "seconds": round(row["seconds"], 3)} for row in engines]
+    summary.engines = len(figures)
+    summary.engine_seconds = round(sum(f["seconds"] for f in figures), 3)
+    summary.inference_seconds = round(seconds, 3)
+    summary.prompts_per_second = round(summary.engine_calls / seconds, 2) if seconds > 0 else 0.0
+    summary.engines_json = json.dumps(figures)
+    for f in figures:
+        log.warning("engine %s: %d prompts, %.1fs generating, %d Spark tasks, GPUs %s (pinned %s)", f["engine_id"],
+                    f["prompts"], f["seconds"], f["spark_tasks"], f["task_gpus"] or "-", f["engine_gpus"] or "-")
 
 
 def _window(articles: Any, options: RunOptions) -> Any:

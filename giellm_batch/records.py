@@ -41,18 +41,18 @@ def with_duplicate_ids_rejected(raw: Any) -> Any:
     return raw.withColumn("reject_reason", reason)
 
 
-def quarantine_rows(rejected: Any, unsegmented: Any, stamp: dict[str, str]) -> Any:
-    """Rows for the quarantine table: read/validation rejects and articles with no sentence."""
+def quarantine_rows(rejected: Any, unsegmented: Any | None, stamp: dict[str, str]) -> Any:
+    """Rows for the quarantine table: read/validation rejects and articles with no usable sentence
+    (`unsegmented` carries a `reason`: nothing left after splitting, or too long for the model)."""
     from pyspark.sql import functions as F
 
-    read = rejected.select("record_key", F.lit("read").alias("stage"), F.col("reject_reason").alias("reason"),
+    rows = rejected.select("record_key", F.lit("read").alias("stage"), F.col("reject_reason").alias("reason"),
                            "article_id", "source", "payload")
-    seg = unsegmented.select(
-        "record_key", F.lit("segmentation").alias("stage"),
-        F.lit("no sentence with text after segmentation").alias("reason"), "article_id", "source",
-        F.substring("body", 1, 2000).alias("payload"))
-    rows = read.unionByName(seg).withColumn("quarantined_at", F.current_timestamp())
-    return _with_stamp(rows, stamp)
+    if unsegmented is not None:
+        rows = rows.unionByName(unsegmented.select(
+            "record_key", F.lit("segmentation").alias("stage"), "reason", "article_id", "source",
+            F.substring("body", 1, 2000).alias("payload")))
+    return _with_stamp(rows.withColumn("quarantined_at", F.current_timestamp()), stamp)
 
 
 def article_rows(done: Any, sentences: Any, stamp: dict[str, str]) -> Any:

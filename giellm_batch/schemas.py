@@ -42,6 +42,25 @@ SENTENCE = _schema(
     ("n_morphemes", INT),
 )
 
+# The segmentation step's output: sentences, plus one row with `reject_reason` (sentence_idx -1)
+# per article that cannot be made to fit the model context.
+SEGMENTED = StructType([*SENTENCE.fields, StructField("reject_reason", S, True)])
+
+# One prompt to answer: a sentence x task (prompt step output). `prompt_key` identifies the engine
+# call: equal keys get one engine call (deduplication); `sentence_key` keeps a sentence's prompts
+# next to each other so the engine's prefix cache shares the sentence across tasks.
+PROMPT_REQUEST = _schema(
+    ("article_id", S), ("sentence_idx", INT), ("task", S), ("prompt_key", S), ("sentence_key", S), ("prompt", S),
+)
+
+# The generation step's output: one row per distinct prompt sent to an engine, with the engine's
+# placement (which worker process, which GPU addresses) for checks and the run's statistics.
+GENERATION = _schema(
+    ("prompt_key", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),
+    ("n_output_tokens", INT), ("error", S), ("engine_id", S), ("task_gpus", S), ("engine_gpus", S),
+    ("spark_task_id", L), ("engine_ms", DoubleType()),
+)
+
 # The inference step's output: one row per sentence x task, items still as JSON.
 EXTRACTION_STAGE = _schema(
     ("article_id", S), ("sentence_idx", INT), ("task", S), ("prompt", S), ("raw_output", S),
@@ -125,7 +144,14 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("articles_skipped", L), ("articles_deferred", L), ("articles_processed", L), ("articles_quarantined", L),
         ("sentences", L), ("prompts", L), ("parse_ok", L), ("parse_partial", L), ("parse_invalid", L),
         ("engine_errors", L), ("wall_seconds", DoubleType()), ("package_version", S), ("error", S),
-    ), ("run_id",), "one row per run with its counts", ()),
+        ("engine_calls", L), ("dedup_hits", L), ("engines", L), ("engine_seconds", DoubleType()),
+        ("inference_seconds", DoubleType()), ("prompts_per_second", DoubleType()), ("engines_json", S),
+    ), ("run_id",), "one row per run with its counts and engine figures", ()),
+    TableSpec("prompt_cache", _schema(
+        ("prompt_key", S), ("task", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),
+        ("n_output_tokens", INT), ("pipeline_hash", S), ("model_id", S), ("run_id", S),
+        ("cached_at", TimestampType()),
+    ), ("prompt_key",), "engine outputs by prompt (dedup across runs); errors are never cached", ()),
 )}
 
 # `giellm-batch evaluate` results: one row per (evaluation, task).

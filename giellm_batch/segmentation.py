@@ -5,11 +5,15 @@ Rules, in order of precedence:
 - 。！？!? end a sentence only outside quotes/brackets (「勝ててうれしい。次も頑張る」と語った。
   is one sentence); runs of terminators (！？) stay together;
 - a sentence longer than `max_sentence_chars` is split at a morpheme boundary (fugashi),
-  preferring the last 、 before the limit, so no text is ever cut mid-word or dropped.
+  preferring the last 、 before the limit, so no text is ever cut mid-word or dropped;
+- a sentence whose prompt would not fit the model context (`PromptBudget`) is split again at the
+  morpheme boundary nearest its middle (a 、 if one is near) until every prompt fits; a single
+  morpheme that still does not fit makes the article a quarantine case. Nothing is truncated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,15 +55,36 @@ class Segmenter:
             pos = end
         return out
 
-    def split(self, body: str) -> list[Sentence]:
+    def split(self, body: str, overflow: Callable[[str], int] | None = None) -> list[Sentence]:
+        """Sentences of `body`. `overflow(text)` > 0 (the prompt's token count) means "too long for
+        the model": such a sentence is split further; raises TooLongForModel if it cannot be."""
         sentences: list[Sentence] = []
         for start, end in _rule_spans(body):
             for s, e in self._limit_length(body, start, end):
                 text = body[s:e]
                 if len(text) < self.min_chars or not any(ch.isalnum() for ch in text):
                     continue
-                sentences.append(Sentence(len(sentences), text, s, e, len(self._tagger(text))))
+                for fs, fe in self._fit(body, s, e, overflow) if overflow else [(s, e)]:
+                    piece = body[fs:fe]
+                    sentences.append(Sentence(len(sentences), piece, fs, fe, len(self._tagger(piece))))
         return sentences
+
+    def _fit(self, body: str, start: int, end: int, overflow: Callable[[str], int]) -> list[tuple[int, int]]:
+        tokens = overflow(body[start:end])
+        if not tokens:
+            return [(start, end)]
+        morphs = self.morphemes(body[start:end])
+        cuts = [m_end for _s, m_end, _surface, _pos in morphs[:-1]]
+        if not cuts:
+            raise TooLongForModel(
+                f"sentence at characters {start}-{end} needs {tokens} prompt tokens, more than the model "
+                "context allows (engine.max_model_len - engine.max_new_tokens), and is a single morpheme")
+        middle = (end - start) / 2
+        commas = [m_end for _s, m_end, surface, _pos in morphs[:-1] if surface in ("、", "，", ",")]
+        near_commas = [c for c in commas if abs(c - middle) <= (end - start) / 4]
+        cut = min(near_commas or cuts, key=lambda c: abs(c - middle))
+        pieces = [_strip(body, start, start + cut), _strip(body, start + cut, end)]
+        return [fit for s, e in pieces if e > s for fit in self._fit(body, s, e, overflow)]
 
     def _limit_length(self, body: str, start: int, end: int) -> list[tuple[int, int]]:
         if end - start <= self.max_chars:
@@ -124,24 +149,67 @@ def _rule_spans(body: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if e > s]
 
 
+class TooLongForModel(ValueError):
+    """A piece of text whose prompt cannot be made to fit the model context by splitting."""
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    """Picklable: which tokenizer counts prompt tokens, the limit, and what follows the text.
+
+    Every GIELLM/OIELLM prompt is the sentence followed by a task-specific suffix, so a sentence
+    fits when `sentence + suffix` fits for every selected task's suffix.
+    """
+
+    tokenizer_path: str
+    max_prompt_tokens: int
+    suffixes: tuple[str, ...]
+
+    def counter(self) -> Callable[[str], int]:
+        """overflow(text): 0 when every prompt fits, else the largest prompt's token count."""
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_path)
+        limit = self.max_prompt_tokens
+
+        def overflow(text: str) -> int:
+            # Byte-level BPE and byte-fallback SentencePiece make at most one token per UTF-8 byte
+            # (+ a few specials): short prompts need no tokenizer call.
+            if max(len((text + s).encode()) for s in self.suffixes) + 16 <= limit:
+                return 0
+            worst = max(len(tokenizer.encode(text + s)) for s in self.suffixes)
+            return worst if worst > limit else 0
+
+        return overflow
+
+
 _SEGMENTERS: dict[tuple[int, int], Segmenter] = {}
+_COUNTERS: dict[PromptBudget, Callable[[str], int]] = {}
 
 
-def segmentation_step(max_sentence_chars: int, min_sentence_chars: int) -> Any:
-    """mapInPandas function: accepted article rows (article_id, body) -> schemas.SENTENCE rows."""
+def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: PromptBudget | None = None) -> Any:
+    """mapInPandas function: article rows (article_id, body) -> schemas.SEGMENTED rows.
+
+    An article whose text cannot be made to fit the model yields one row with `reject_reason`.
+    """
 
     def run(batches: Any) -> Any:
         import pandas as pd
 
         key = (max_sentence_chars, min_sentence_chars)
         segmenter = _SEGMENTERS.get(key) or _SEGMENTERS.setdefault(key, Segmenter(*key))
-        columns = ["article_id", "sentence_idx", "text", "char_start", "char_end", "n_morphemes"]
+        overflow = None
+        if budget is not None:
+            overflow = _COUNTERS.get(budget) or _COUNTERS.setdefault(budget, budget.counter())
+        columns = ["article_id", "sentence_idx", "text", "char_start", "char_end", "n_morphemes", "reject_reason"]
         for batch in batches:
-            rows = [
-                (article_id, s.index, s.text, s.char_start, s.char_end, s.n_morphemes)
-                for article_id, body in zip(batch["article_id"], batch["body"], strict=True)
-                for s in segmenter.split(body)
-            ]
+            rows: list[tuple[Any, ...]] = []
+            for article_id, body in zip(batch["article_id"], batch["body"], strict=True):
+                try:
+                    rows.extend((article_id, s.index, s.text, s.char_start, s.char_end, s.n_morphemes, None)
+                                for s in segmenter.split(body, overflow))
+                except TooLongForModel as exc:
+                    rows.append((article_id, -1, None, None, None, None, str(exc)))
             yield pd.DataFrame(rows, columns=columns)
 
     return run

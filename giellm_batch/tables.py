@@ -57,7 +57,7 @@ def conform(df: Any, spec: TableSpec) -> Any:
 
 # Columns that differ between two runs computing the same result; ignored when deciding whether a
 # row changed, so recomputing identical results rewrites nothing.
-_VOLATILE = {"run_id", "processed_at", "quarantined_at", "package_version"}
+_VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "package_version"}
 
 
 def upsert(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles: Any = None,
@@ -135,7 +135,9 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
 def append_rows(spark: Any, warehouse: str, name: str, df: Any) -> None:
     spec = TABLES[name]
     ensure_table(spark, warehouse, spec)
-    conform(df, spec).write.format("delta").mode("append").save(table_path(warehouse, name))
+    # mergeSchema: a warehouse made by an older version gains the columns added since (e.g. in `runs`)
+    conform(df, spec).write.format("delta").mode("append").option("mergeSchema", "true").save(
+        table_path(warehouse, name))
 
 
 def read_table(spark: Any, warehouse: str, name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from giellm_batch import engine as engine_module
 from giellm_batch.config import load_config
 from giellm_batch.engine import Generation, generate
-from giellm_batch.inference import extraction_step
+from giellm_batch.inference import extraction_step, prompt_step
 from giellm_batch.pipeline import extraction_plan
 from tests.conftest import CONFIG
 
@@ -57,24 +58,38 @@ def test_prompt_longer_than_the_context_is_an_error_row_not_a_crash(all_tasks_pl
 
 
 class FlakyEngine:
-    """Stands in for vLLM only to test the error isolation around it."""
+    """Stands in for vLLM only to test the error isolation around it: token 0 makes a prompt fail."""
 
     def generate(self, prompts, params, use_tqdm=False):
-        if any("BAD" in p for p in prompts):
-            raise ValueError("cannot tokenize")
-        return [type("Out", (), {"outputs": [type("C", (), {"text": p[::-1], "finish_reason": "stop",
-                                                            "token_ids": [1, 2]})]}) for p in prompts]
+        if any(0 in p["prompt_token_ids"] for p in prompts):
+            raise ValueError("cannot decode")
+        return [type("Out", (), {"outputs": [type("C", (), {"text": str(p["prompt_token_ids"][0]),
+                                                            "finish_reason": "stop", "token_ids": [1, 2]})]})
+                for p in prompts]
 
 
 def test_one_failing_prompt_costs_one_row():
-    prompts = ["a", "b", "BAD", "c", "d"]
+    prompts = [[1], [2], [0], [3], [4]]
     results = generate(FlakyEngine(), prompts, [None] * 5)
     assert [r.error is None for r in results] == [True, True, False, True, True]
-    assert results[2] == Generation(None, None, 0, "ValueError: cannot tokenize")
-    assert [r.text for r in results if r.text] == ["a", "b", "c", "d"]
+    assert results[2] == Generation(None, None, 0, "ValueError: cannot decode")
+    assert [r.text for r in results if r.text] == ["1", "2", "3", "4"]
 
 
-def test_worker_builds_its_engine_once(all_tasks_plan):
+def test_worker_builds_its_engine_once_and_reuses_it(all_tasks_plan):
     run(all_tasks_plan, sentences(TEXTS[:1]))
     run(all_tasks_plan, sentences(TEXTS[1:2]))
-    assert engine_module.ENGINE_STARTS[all_tasks_plan.engine.key()] == 1
+    built = [e for e in engine_module._ENGINES.values() if e.engine_id.endswith(f":{os.getpid()}")]
+    assert [e.starts for e in built] == [1]
+    assert built[0].gpus == ()  # no GPU was assigned outside a Spark task
+
+
+def test_equal_prompts_share_one_engine_call_when_dedup_is_on(all_tasks_plan):
+    plan = dataclasses.replace(all_tasks_plan, tasks=all_tasks_plan.tasks[:2])
+    frame = sentences([TEXTS[0], TEXTS[1], TEXTS[0]])
+    requests = pd.concat(list(prompt_step(plan)(iter([frame]))), ignore_index=True)
+    assert requests["prompt_key"].nunique() == 4  # 3 sentences x 2 tasks, one sentence repeated
+    off = pd.concat(list(prompt_step(dataclasses.replace(plan, dedup=False))(iter([frame]))), ignore_index=True)
+    assert off["prompt_key"].nunique() == 6
+    # the repeated sentence's prompts sit next to each other and share the sentence key
+    assert requests["sentence_key"][0] == requests["sentence_key"][1] == requests["sentence_key"][4]
