@@ -163,7 +163,7 @@ class _GenerationWorker:
         results: dict[int, Generation] = dict(zip(runnable, generated, strict=True))
         elapsed = time.monotonic() - started
         per_prompt_ms = 1000 * elapsed / max(len(batch), 1)
-        gpus = ",".join(self.gpus)
+        gpus, pinned = ",".join(self.gpus) or None, ",".join(self.engine.gpus) or None
         rows = []
         for i, key in enumerate(batch["prompt_key"]):
             # Segmentation splits sentences to fit the context; this only guards direct callers.
@@ -171,7 +171,7 @@ class _GenerationWorker:
                 None, None, 0, f"prompt has {len(token_ids[i])} tokens; the limit is {self.plan.max_prompt_tokens} "
                 "(engine.max_model_len - engine.max_new_tokens)")
             rows.append((key, gen.text, gen.finish_reason, len(token_ids[i]), gen.n_tokens, gen.error,
-                         self.engine.engine_id, gpus, ",".join(self.engine.gpus), self.task_id, per_prompt_ms))
+                         self.engine.engine_id, gpus, pinned, self.task_id, self.engine.starts, per_prompt_ms))
         self.prompts += len(batch)
         self.engine_seconds += elapsed
         if progress is not None:

@@ -35,6 +35,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=_date, help="only articles published on or after YYYY-MM-DD")
     parser.add_argument("--until", type=_date, help="only articles published on or before YYYY-MM-DD")
     parser.add_argument("--limit", type=int, help="at most N articles this run (oldest first); the rest wait")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="settings",
+                        help="override one config value, validated like the YAML (repeatable), e.g. "
+                             "--set execution.dedup=false --set engine.batch_size=1024")
     parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
 
 
@@ -45,12 +48,25 @@ def _date(value: str) -> str:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from exc
 
 
+def _parse_setting(setting: str) -> tuple[str, str, Any]:
+    name, sep, raw = setting.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise ConfigError("--set", [f"expected SECTION.KEY=VALUE (e.g. execution.dedup=false), got {setting!r}"])
+    import yaml
+
+    return section, key, yaml.safe_load(raw) if raw.strip() else ""
+
+
 def config_from_args(args: argparse.Namespace) -> JobConfig:
     overrides: dict[str, dict[str, Any]] = {
         "output": {"warehouse": args.output},
         "input": {"path": args.input, "format": args.input_format},
         "model": {"path": args.model},
     }
+    for setting in args.settings:
+        section, key, value = _parse_setting(setting)
+        overrides.setdefault(section, {})[key] = value
     config = load_config(args.config, overrides=overrides)
     if args.tasks:
         names = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -107,5 +123,6 @@ def run_from_args(args: argparse.Namespace) -> int:
                       "articles_in": summary.articles_in, "articles_processed": summary.articles_processed,
                       "articles_skipped": summary.articles_skipped, "articles_deferred": summary.articles_deferred,
                       "articles_quarantined": summary.articles_quarantined, "prompts": summary.prompts,
-                      "parse_ok": summary.parse_ok, "wall_seconds": summary.wall_seconds}, ensure_ascii=False))
+                      "parse_ok": summary.parse_ok, "engine_calls": summary.engine_calls,
+                      "dedup_hits": summary.dedup_hits, "wall_seconds": summary.wall_seconds}, ensure_ascii=False))
     return 0 if summary.status == "succeeded" else 1

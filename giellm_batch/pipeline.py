@@ -203,13 +203,13 @@ def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str) -
             segmentation_step(seg.max_sentence_chars, seg.min_sentence_chars, budget), schema=schemas.SEGMENTED),
         staging, "segmented")
     too_long = segmented.filter(F.col("reject_reason").isNotNull()).groupBy("article_id").agg(
-        F.first("reject_reason").alias("reject_reason"))
+        F.first("reject_reason").alias("too_long"))
     # An article with a sentence that cannot fit the model is quarantined whole, never truncated.
     sentences = (segmented.filter(F.col("reject_reason").isNull()).drop("reject_reason")
                  .join(too_long, "article_id", "left_anti"))
     unsegmented = (todo.join(sentences.select("article_id").distinct(), "article_id", "left_anti")
                    .join(too_long, "article_id", "left")
-                   .withColumn("reason", F.coalesce("reject_reason", F.lit(NO_SENTENCE))))
+                   .withColumn("reason", F.coalesce("too_long", F.lit(NO_SENTENCE))))
     return sentences, unsegmented
 
 
@@ -254,10 +254,11 @@ def _record_engines(generations: Any, summary: RunSummary, seconds: float) -> No
         F.count("*").alias("prompts"), (F.sum("engine_ms") / 1000).alias("seconds"),
         F.sort_array(F.collect_set("task_gpus")).alias("task_gpus"),
         F.sort_array(F.collect_set("engine_gpus")).alias("engine_gpus"),
-        F.countDistinct("spark_task_id").alias("spark_tasks")).orderBy("engine_id").collect()
+        F.countDistinct("spark_task_id").alias("spark_tasks"), F.max("engine_starts").alias("starts"),
+    ).orderBy("engine_id").collect()
     figures = [{**row.asDict(), "seconds": round(row["seconds"], 3)} for row in engines]
     summary.engines = len(figures)
-    summary.engine_seconds = round(sum(f["seconds"] for f in figures), 3)
+    summary.engine_seconds = round(float(sum(f["seconds"] for f in figures)), 3)
     summary.inference_seconds = round(seconds, 3)
     summary.prompts_per_second = round(summary.engine_calls / seconds, 2) if seconds > 0 else 0.0
     summary.engines_json = json.dumps(figures)
@@ -281,7 +282,9 @@ def _window(articles: Any, options: RunOptions) -> Any:
 def _stage(df: Any, staging: str, name: str) -> Any:
     """Materialise `df` once (parquet under the run's staging folder) and read it back."""
     path = f"{staging}/{name}"
+    started = time.monotonic()
     df.write.mode("overwrite").parquet(path)
+    log.info("staged %s in %.1fs", name, time.monotonic() - started)
     return df.sparkSession.read.parquet(path)
 
 

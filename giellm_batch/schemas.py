@@ -58,7 +58,7 @@ PROMPT_REQUEST = _schema(
 GENERATION = _schema(
     ("prompt_key", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),
     ("n_output_tokens", INT), ("error", S), ("engine_id", S), ("task_gpus", S), ("engine_gpus", S),
-    ("spark_task_id", L), ("engine_ms", DoubleType()),
+    ("spark_task_id", L), ("engine_starts", INT), ("engine_ms", DoubleType()),
 )
 
 # The inference step's output: one row per sentence x task, items still as JSON.

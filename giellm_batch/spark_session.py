@@ -51,7 +51,9 @@ def build_spark(settings: SparkSettings) -> Any:
     for name, value in env.items():
         os.environ.setdefault(name, value)
     builder = SparkSession.builder.appName(settings.app_name)
-    if not SparkConf().contains("spark.master"):
+    # Under spark-submit its --master wins (a Python-side SparkConf cannot see it before the
+    # context exists, so checking SparkConf here would silently fall back to local mode).
+    if not under_spark_submit() and not SparkConf().contains("spark.master"):
         builder = builder.master(settings.master)
     conf = {
         "spark.sql.extensions": DELTA_EXTENSION,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from giellm_batch.config import SparkSettings
+from giellm_batch.schemas import TABLES
 from giellm_batch.tasks import TaskRegistry, load_task_registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,3 +42,50 @@ def spark(tiny_model: Path) -> Iterator[Any]:
     session = build_spark(SparkSettings(master="local[2,2]", app_name="giellm-batch-tests", shuffle_partitions=2))
     yield session
     session.stop()
+
+
+# Shared by the nightly and cluster tests: three articles, one task, run once per session.
+VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at"}
+
+
+def articles_dir(tmp_path: Path, names: list[str], folder: str = "in") -> Path:
+    root = tmp_path / folder / "topic-news"
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(next(SAMPLE.rglob(name)), root / name)
+    return tmp_path / folder
+
+
+def argv(source: Path, warehouse: Path, *extra: str) -> list[str]:
+    return ["--config", str(CONFIG), "--input", str(source), "--output", str(warehouse), "--tasks", "scnm_ner",
+            *extra]
+
+
+def table(spark, warehouse: Path, name: str):
+    return spark.read.format("delta").load(str(warehouse / name))
+
+
+def contents(spark, warehouse: Path) -> dict[str, list[str]]:
+    """Every table but runs, without the columns that name the run that wrote a row."""
+    out = {}
+    for name in TABLES:
+        if name == "runs":
+            continue
+        df = table(spark, warehouse, name)
+        out[name] = sorted(map(str, df.select([c for c in df.columns if c not in VOLATILE]).collect()))
+    return out
+
+
+ARTICLES = ["topic-news-6500401.txt", "topic-news-6500402.txt", "topic-news-6500403.txt"]
+
+
+@pytest.fixture(scope="session")
+def clean_run(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("clean")
+    source = articles_dir(tmp, ARTICLES)
+    from giellm_batch import job
+
+    assert job.main(argv(source, tmp / "wh")) == 0
+    return source, contents(spark, tmp / "wh"), tmp / "wh"
+
+

@@ -57,3 +57,35 @@ def test_pipeline_hash_changes_with_tasks_and_model(tiny_model, tmp_path):
     other = load_config(CONFIG, overrides={"model": {"name": "other-model"}})
     assert base.pipeline_hash() != other.pipeline_hash()
     assert base.pipeline_hash() == load_config(CONFIG).pipeline_hash()
+
+
+def test_execution_settings_are_validated_with_what_to_fix(tmp_path, tiny_model):
+    path = write(tmp_path, """
+input: {path: REPO/data/sample/text}
+model: {path: REPO/models/tiny-giellm}
+engine: {tensor_parallel_size: 2}
+execution: {gpus_per_engine: 1, prompts_per_partition: 0, dedupe: false}
+task_registry: REPO/conf/tasks.yaml
+tasks: [scnm_ner]
+""")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "execution.gpus_per_engine (1) must equal engine.tensor_parallel_size (2)" in message
+    assert "execution.prompts_per_partition: must be at least 1" in message
+    assert "unknown key 'dedupe'; did you mean 'dedup'?" in message
+
+
+def test_set_flag_overrides_one_value_and_is_validated(tiny_model):
+    import argparse
+
+    from giellm_batch.job import add_run_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    config = config_from_args(parser.parse_args(["--set", "execution.dedup=false", "--set", "engine.batch_size=64"]))
+    assert (config.execution.dedup, config.engine.batch_size) == (False, 64)
+    with pytest.raises(ConfigError, match="expected true/false"):
+        config_from_args(parser.parse_args(["--set", "execution.dedup=maybe"]))
+    with pytest.raises(ConfigError, match=r"expected SECTION\.KEY=VALUE"):
+        config_from_args(parser.parse_args(["--set", "dedup"]))

@@ -12,37 +12,7 @@ from pyspark.sql import functions as F
 from giellm_batch import job, locking
 from giellm_batch.faults import FAULT_ENV, InjectedFault
 from giellm_batch.schemas import TABLES
-from tests.conftest import CONFIG, SAMPLE
-
-VOLATILE = {"run_id", "processed_at", "quarantined_at"}
-
-
-def articles_dir(tmp_path: Path, names: list[str], folder: str = "in") -> Path:
-    root = tmp_path / folder / "topic-news"
-    root.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        shutil.copy(next(SAMPLE.rglob(name)), root / name)
-    return tmp_path / folder
-
-
-def argv(source: Path, warehouse: Path, *extra: str) -> list[str]:
-    return ["--config", str(CONFIG), "--input", str(source), "--output", str(warehouse), "--tasks", "scnm_ner",
-            *extra]
-
-
-def table(spark, warehouse: Path, name: str):
-    return spark.read.format("delta").load(str(warehouse / name))
-
-
-def contents(spark, warehouse: Path) -> dict[str, list[str]]:
-    """Every table but runs, without the columns that name the run that wrote a row."""
-    out = {}
-    for name in TABLES:
-        if name == "runs":
-            continue
-        df = table(spark, warehouse, name)
-        out[name] = sorted(map(str, df.select([c for c in df.columns if c not in VOLATILE]).collect()))
-    return out
+from tests.conftest import ARTICLES, CONFIG, argv, articles_dir, contents, table
 
 
 def assert_no_duplicate_keys(spark, warehouse: Path) -> None:
@@ -55,17 +25,6 @@ def assert_accounting(spark, warehouse: Path) -> None:
     for run in table(spark, warehouse, "runs").filter("status = 'succeeded'").collect():
         assert run["articles_in"] == (run["articles_processed"] + run["articles_quarantined"]
                                       + run["articles_skipped"] + run["articles_deferred"])
-
-
-ARTICLES = ["topic-news-6500401.txt", "topic-news-6500402.txt", "topic-news-6500403.txt"]
-
-
-@pytest.fixture(scope="module")
-def clean_run(spark, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("clean")
-    source = articles_dir(tmp, ARTICLES)
-    assert job.main(argv(source, tmp / "wh")) == 0
-    return source, contents(spark, tmp / "wh"), tmp / "wh"
 
 
 def test_second_night_sends_only_new_articles_to_the_engine(spark, tmp_path):

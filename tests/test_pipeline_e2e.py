@@ -149,6 +149,19 @@ def test_bad_records_go_to_quarantine_and_the_run_succeeds(spark, tmp_path):
     assert (last["articles_skipped"], last["articles_quarantined"], last["prompts"]) == (3, 6, 0)
 
 
+def test_article_too_long_for_the_model_is_quarantined_not_truncated(spark, tmp_path):
+    record = {"id": "long", "title": "長文", "body": "山田太郎選手が東京ドームで決勝点を挙げた。"}
+    source = write_jsonl(tmp_path / "in.jsonl", [json.dumps(record, ensure_ascii=False).encode()])
+    warehouse = tmp_path / "wh"
+    # a 6-token prompt budget (max_model_len - max_new_tokens): no prompt can fit
+    assert job.main(["--config", str(CONFIG), "--input", str(source), "--input-format", "jsonl", "--output",
+                     str(warehouse), "--set", "engine.max_model_len=366"]) == 0
+    (row,) = read(spark, warehouse, "quarantine").collect()
+    assert (row["article_id"], row["stage"]) == ("long", "segmentation")
+    assert "more than the model context allows" in row["reason"]
+    assert read(spark, warehouse, "sentences").count() == 0
+
+
 def test_every_sql_query_runs_and_adds_up(spark, sample_run):
     def query(name: str):
         return run_sql_file(spark, str(sample_run), REPO / "sql" / f"{name}.sql").collect()

@@ -40,3 +40,30 @@ def test_unbalanced_quote_does_not_swallow_the_paragraph(segmenter):
 
 def test_punctuation_only_fragments_are_dropped():
     assert Segmenter().split("。。。\n！") == []
+
+
+def test_sentence_too_long_for_the_model_is_split_at_morphemes_until_every_prompt_fits(tiny_model):
+    from giellm_batch.segmentation import PromptBudget
+
+    # one sentence (no full stop) of ~700 characters; the model budget is 120 prompt tokens
+    body = "、".join(f"第{i}地区では新しい防災計画に基づく大規模な訓練が行われ" for i in range(24)) + "た。"
+    budget = PromptBudget(str(tiny_model), 120, ("\n‹人名>‹地名>\n固有表現抽出",))
+    overflow = budget.counter()
+    assert overflow(body) > 120
+    sentences = Segmenter(max_sentence_chars=5000).split(body, overflow)
+    assert len(sentences) > 2
+    assert all(overflow(s.text) == 0 for s in sentences)
+    assert "".join(s.text for s in sentences) == body  # split, never truncated
+    assert [s.index for s in sentences] == list(range(len(sentences)))
+
+
+def test_text_that_cannot_fit_makes_the_article_a_quarantine_case(tiny_model):
+    import pandas as pd
+
+    from giellm_batch.segmentation import PromptBudget, segmentation_step
+
+    budget = PromptBudget(str(tiny_model), 3, ("\n‹人名>\n固有表現抽出",))  # not even the suffix fits
+    step = segmentation_step(300, 2, budget)
+    out = pd.concat(list(step(iter([pd.DataFrame({"article_id": ["a1"], "body": ["東京で会見が開かれた。"]})]))))
+    assert list(out["sentence_idx"]) == [-1]
+    assert "more than the model context allows" in out["reject_reason"][0]
