@@ -41,6 +41,8 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/hadolint docker/Dockerfile.gpu docker/Dockerfile.cpu
+	bash -n docker/gpu-discovery.sh scripts/nightly.sh
 
 test: lint
 	$(BIN)/python -m pytest --durations=10

@@ -19,18 +19,8 @@ from pathlib import Path
 from giellm_batch.config import load_config
 from giellm_batch.job import config_from_args
 from giellm_batch.pipeline import RunOptions, run_job
-from giellm_batch.reading import decode_livedoor_file
-from giellm_batch.segmentation import Segmenter
+from giellm_batch.segmentation import livedoor_sentences
 from giellm_batch.spark_session import build_spark
-
-
-def sample_sentences(sample_dir: Path) -> list[str]:
-    segmenter = Segmenter()
-    out: list[str] = []
-    for path in sorted(sample_dir.rglob("*.txt")):
-        if path.name != "LICENSE.txt":
-            out.extend(s.text for s in segmenter.split(decode_livedoor_file(str(path), path.read_bytes())["body"]))
-    return out
 
 
 def write_articles(root: Path, start: int, count: int, sentences: list[str], rng: random.Random) -> None:
@@ -53,7 +43,7 @@ def main() -> None:
 
     rng = random.Random(0)
     base = load_config(args.config)
-    sentences = sample_sentences(Path(base.input.path))
+    sentences = livedoor_sentences(Path(base.input.path))
     with tempfile.TemporaryDirectory(prefix="giellm-nightly-") as tmp:
         source, warehouse = Path(tmp) / "in", Path(tmp) / "wh"
         write_articles(source, 0, args.articles, sentences, rng)

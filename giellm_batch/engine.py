@@ -37,6 +37,7 @@ class EngineSpec:
     enforce_eager: bool
     seed: int
     quantization: str
+    log_stats: bool = False  # vLLM metrics (prefix-cache hits...) for LLM.get_metrics(); benchmarks only
 
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -88,7 +89,7 @@ def get_engine(spec: EngineSpec, gpus: tuple[str, ...] = ()) -> WorkerEngine:
         "enable_prefix_caching": spec.enable_prefix_caching,
         "enforce_eager": spec.enforce_eager,
         "seed": spec.seed,
-        "disable_log_stats": True,
+        "disable_log_stats": not spec.log_stats,
     }
     if spec.kv_cache_memory_bytes:
         kwargs["kv_cache_memory_bytes"] = spec.kv_cache_memory_bytes

@@ -25,6 +25,7 @@ ZORDER_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": ("event_type", "article_id"),
     "sentences": ("article_id",),
     "articles": ("category",),
+    "prompt_cache": ("prompt_key",),  # key lookups (dedup) skip files by min/max of the key
 }
 DEFAULT_RETENTION_HOURS = 168.0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 _TERMINATORS = set("。！？!?")
@@ -213,3 +214,15 @@ def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: 
             yield pd.DataFrame(rows, columns=columns)
 
     return run
+
+
+def livedoor_sentences(folder: str | Path) -> list[str]:
+    """Every sentence of every Livedoor article under `folder` (benchmarks build corpora from these)."""
+    from giellm_batch.reading import decode_livedoor_file
+
+    segmenter = Segmenter()
+    out: list[str] = []
+    for path in sorted(Path(folder).rglob("*.txt")):
+        if path.name != "LICENSE.txt":
+            out.extend(s.text for s in segmenter.split(decode_livedoor_file(str(path), path.read_bytes())["body"]))
+    return out

@@ -39,7 +39,9 @@ def spark(tiny_model: Path) -> Iterator[Any]:
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # local[2,2]: two cores, and a failed task is retried once (the in-task fault test relies on it)
-    session = build_spark(SparkSettings(master="local[2,2]", app_name="giellm-batch-tests", shuffle_partitions=2))
+    conf = {"spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false"}  # as conf/local.yaml
+    session = build_spark(SparkSettings(master="local[2,2]", app_name="giellm-batch-tests", shuffle_partitions=2,
+                                        conf=conf))
     yield session
     session.stop()
 

@@ -89,3 +89,9 @@ def test_set_flag_overrides_one_value_and_is_validated(tiny_model):
         config_from_args(parser.parse_args(["--set", "execution.dedup=maybe"]))
     with pytest.raises(ConfigError, match=r"expected SECTION\.KEY=VALUE"):
         config_from_args(parser.parse_args(["--set", "dedup"]))
+
+
+def test_gpu_cluster_config_is_valid_apart_from_paths_that_exist_only_on_the_cluster():
+    config = load_config(REPO / "conf" / "gpu-cluster.yaml", check_paths=False)
+    assert (config.execution.gpus_per_engine, config.engine.tensor_parallel_size) == (1, 1)
+    assert config.engine.kv_cache_memory_bytes == 0 and config.engine.gpu_memory_utilization == 0.9
