@@ -150,6 +150,10 @@ def main() -> None:
               f"({run.prompts / run.wall_seconds:.1f} prompts/s), inference stage {run.inference_seconds:.1f}s, "
               f"engines generating {run.engine_seconds:.1f}s over {run.engines} engines", flush=True)
     print(f"job (dedup off) outside the inference stage: {fixed:.1f}s (read, split, prompts, parse, Delta writes)")
+    inside = off.inference_seconds * slots_n - off.engine_seconds
+    print(f"overhead split: outside the inference stage {fixed * slots_n * 1000 / off.prompts:.3f} ms/prompt/core, "
+          f"inside it (tokenize, Arrow, engines idle at the stage's end) {inside * 1000 / off.prompts:.3f} "
+          f"ms/prompt/core; {slots_n} task slots")
     print(f"job (dedup on) vs standalone: {(on.prompts / on.wall_seconds) / alone_rate:.3f}x")
     print(f"ratio={ratio:.3f} overhead_ms_per_prompt_core={overhead_ms:.3f} dedup_saved={saved:.3f}")
 
