@@ -184,8 +184,19 @@ class PromptBudget:
         return overflow
 
 
+# Per-worker caches. Only module-level functions touch them: Spark pickles the step's closure by
+# value, globals it names included, and a fugashi Tagger cannot be pickled.
 _SEGMENTERS: dict[tuple[int, int], Segmenter] = {}
 _COUNTERS: dict[PromptBudget, Callable[[str], int]] = {}
+
+
+def _worker_segmenter(max_sentence_chars: int, min_sentence_chars: int) -> Segmenter:
+    key = (max_sentence_chars, min_sentence_chars)
+    return _SEGMENTERS.get(key) or _SEGMENTERS.setdefault(key, Segmenter(*key))
+
+
+def _worker_overflow(budget: PromptBudget) -> Callable[[str], int]:
+    return _COUNTERS.get(budget) or _COUNTERS.setdefault(budget, budget.counter())
 
 
 def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: PromptBudget | None = None) -> Any:
@@ -197,11 +208,8 @@ def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: 
     def run(batches: Any) -> Any:
         import pandas as pd
 
-        key = (max_sentence_chars, min_sentence_chars)
-        segmenter = _SEGMENTERS.get(key) or _SEGMENTERS.setdefault(key, Segmenter(*key))
-        overflow = None
-        if budget is not None:
-            overflow = _COUNTERS.get(budget) or _COUNTERS.setdefault(budget, budget.counter())
+        segmenter = _worker_segmenter(max_sentence_chars, min_sentence_chars)
+        overflow = _worker_overflow(budget) if budget is not None else None
         columns = ["article_id", "sentence_idx", "text", "char_start", "char_end", "n_morphemes", "reject_reason"]
         for batch in batches:
             rows: list[tuple[Any, ...]] = []
