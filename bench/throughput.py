@@ -66,18 +66,14 @@ def write_jsonl(path: Path, slots: list[str]) -> None:
 
 def standalone(config: Any, slots: list[str]) -> dict[str, float]:
     """The job's engine, called directly on the job's prompt list (dedup off: every prompt)."""
-    from giellm_batch.engine import generate, get_engine, sampling_params, tokenize
-    from giellm_batch.inference import prompt_step
+    from giellm_batch.engine import generate, get_engine, tokenize
+    from giellm_batch.inference import prompt_step, task_sampling_params
 
     plan = dataclasses.replace(extraction_plan(config), dedup=False)
     frame = pd.DataFrame({"article_id": [f"a{i}" for i in range(len(slots))], "sentence_idx": 0, "text": slots})
     requests = pd.concat(list(prompt_step(plan)(iter([frame]))), ignore_index=True)
     engine = get_engine(dataclasses.replace(plan.engine, log_stats=True))
-    from giellm_batch.constraints import task_regex
-
-    params = {t.name: sampling_params(plan.max_new_tokens, task_regex(t, plan.profiles[t.profile], plan.max_items,
-                                                                     plan.max_span_chars) if plan.constrained else None)
-              for t in plan.tasks}
+    params = task_sampling_params(plan)  # the job's own per-task decoding settings
     generate(engine.llm, tokenize(engine.llm, list(requests["prompt"][:64])),
              [params[t] for t in requests["task"][:64]])  # warm-up, like the job's warm engines
     hits_before, queries_before = _prefix_cache(engine.llm)

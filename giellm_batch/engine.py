@@ -50,7 +50,7 @@ class WorkerEngine:
     llm: Any
     gpus: tuple[str, ...]  # addresses CUDA_VISIBLE_DEVICES held when it was built; () on CPU
     engine_id: str  # host:pid of the worker process that owns it
-    starts: int = 1  # engines this worker built for these settings (1 when reuse works)
+    starts: int = 1  # engines this worker process has built, any settings, this one included (1 = reuse works)
 
 
 @dataclass(frozen=True)

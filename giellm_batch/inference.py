@@ -101,6 +101,13 @@ def prompt_step(plan: ExtractionPlan) -> PandasStep:
     return run
 
 
+def task_sampling_params(plan: ExtractionPlan) -> dict[str, Any]:
+    """vLLM SamplingParams per task name (greedy; regex-constrained when the plan says so)."""
+    return {task.name: sampling_params(plan.max_new_tokens, task_regex(
+        task, plan.profiles[task.profile], plan.max_items, plan.max_span_chars) if plan.constrained else None)
+        for task in plan.tasks}
+
+
 def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
     """mapInPandas function: distinct prompts (prompt_key, task, prompt) -> GENERATION rows.
 
@@ -146,11 +153,7 @@ class _GenerationWorker:
         if self.engine is not None:
             return
         self.engine = get_engine(self.plan.engine, self.gpus)
-        for task in self.plan.tasks:
-            profile = self.plan.profiles[task.profile]
-            regex = (task_regex(task, profile, self.plan.max_items, self.plan.max_span_chars)
-                     if self.plan.constrained else None)
-            self.params[task.name] = sampling_params(self.plan.max_new_tokens, regex)
+        self.params = task_sampling_params(self.plan)
 
     def process(self, batch: pd.DataFrame, progress: Any) -> pd.DataFrame:
         self._ensure_engine()

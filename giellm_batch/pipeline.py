@@ -202,11 +202,11 @@ def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str) -
         todo.select("article_id", "body").mapInPandas(
             segmentation_step(seg.max_sentence_chars, seg.min_sentence_chars, budget), schema=schemas.SEGMENTED),
         staging, "segmented")
-    too_long = segmented.filter(F.col("reject_reason").isNotNull()).groupBy("article_id").agg(
-        F.first("reject_reason").alias("too_long"))
-    # An article with a sentence that cannot fit the model is quarantined whole, never truncated.
-    sentences = (segmented.filter(F.col("reject_reason").isNull()).drop("reject_reason")
-                 .join(too_long, "article_id", "left_anti"))
+    # The step emits either an article's sentences or, if one cannot fit the model, only its reject
+    # row: such an article is quarantined whole, never truncated.
+    too_long = segmented.filter(F.col("reject_reason").isNotNull()).select(
+        "article_id", F.col("reject_reason").alias("too_long"))
+    sentences = segmented.filter(F.col("reject_reason").isNull()).drop("reject_reason")
     unsegmented = (todo.join(sentences.select("article_id").distinct(), "article_id", "left_anti")
                    .join(too_long, "article_id", "left")
                    .withColumn("reason", F.coalesce("too_long", F.lit(NO_SENTENCE))))
