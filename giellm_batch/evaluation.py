@@ -5,6 +5,8 @@
   gold, as multisets; matches / gold items. Extra predicted items do not lower WL (as in the paper).
 - ALL accuracy: sequences whose TL is correct and whose WL is 100 %. For a gold sequence with no
   items the paper is silent; we count its WL as 100 % only when nothing was predicted.
+- Item precision / recall / F1 (not in the paper): exact (label, span) matches over predicted /
+  gold items; recall equals WL accuracy. For NER this is the usual entity span F1.
 
 Labelled records are JSON lines, a JSON list, or CSV, each with the input text, the gold output
 string and the task (per record, or one task for the file). A record that cannot be used is
@@ -67,6 +69,11 @@ class TaskScore:
         out["tl_accuracy"] = self.tl_correct / self.sequences if self.sequences else None
         out["wl_accuracy"] = self.matched_items / self.gold_items if self.gold_items else None
         out["all_accuracy"] = self.all_correct / self.sequences if self.sequences else None
+        predicted = self.matched_items + self.extra_items
+        out["precision"] = self.matched_items / predicted if predicted else None
+        out["recall"] = out["wl_accuracy"]
+        p, r = out["precision"] or 0.0, out["recall"] or 0.0
+        out["f1"] = 2 * p * r / (p + r) if p + r else (None if out["precision"] is None and r == 0 else 0.0)
         return out
 
 
@@ -150,12 +157,12 @@ def score(records: list[LabelledRecord], predictions: list[str | None], registry
 
 
 def format_table(scores: dict[str, TaskScore], skipped: int) -> str:
-    lines = [f"{'task':<12} {'n':>6} {'TL %':>7} {'WL %':>7} {'ALL %':>7}  parse status"]
+    lines = [f"{'task':<12} {'n':>6} {'TL %':>7} {'WL %':>7} {'ALL %':>7} {'P %':>7} {'F1 %':>7}  parse status"]
     for name in sorted(scores):
         d = scores[name].as_dict()
         pct = ["   n/a" if d[k] is None else f"{100 * d[k]:7.2f}" for k in ("tl_accuracy", "wl_accuracy",
-                                                                           "all_accuracy")]
+                                                                           "all_accuracy", "precision", "f1")]
         statuses = " ".join(f"{k}={v}" for k, v in sorted(d["statuses"].items()))
-        lines.append(f"{name:<12} {d['sequences']:>6} {pct[0]} {pct[1]} {pct[2]}  {statuses}")
+        lines.append(f"{name:<12} {d['sequences']:>6} {' '.join(pct)}  {statuses}")
     lines.append(f"skipped records: {skipped}")
     return "\n".join(lines)

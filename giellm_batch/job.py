@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from giellm_batch.config import ConfigError, JobConfig, load_config
@@ -62,7 +63,9 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
     overrides: dict[str, dict[str, Any]] = {
         "output": {"warehouse": args.output},
         "input": {"path": args.input, "format": args.input_format},
-        "model": {"path": args.model},
+        # A model given on the command line is recorded (and keys the prompt cache) under its own
+        # name, never under the name the YAML gives its model.
+        "model": {"path": args.model, "name": Path(args.model).name if args.model else None},
     }
     for setting in args.settings:
         section, key, value = _parse_setting(setting)

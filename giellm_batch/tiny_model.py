@@ -53,6 +53,9 @@ class TinyModelSpec:
     num_heads: int = 2
     max_position_embeddings: int = 1024
     seed: int = 0
+    # One token per character (bytes only for characters the corpus never showed): a span in the
+    # output is then the same token sequence as in the input, which a small model learns to copy.
+    char_level: bool = False
 
 
 def texts_sha256(texts: Sequence[str]) -> str:
@@ -80,10 +83,15 @@ def _is_up_to_date(out_dir: Path, marker: dict[str, Any]) -> bool:
 
 def _train_tokenizer(texts: Sequence[str], spec: TinyModelSpec) -> Any:
     """Train a byte-level BPE ``tokenizers.Tokenizer`` that prepends ``<s>``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if spec.char_level:  # merges never cross a character boundary
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=spec.vocab_size,

@@ -15,7 +15,7 @@ from giellm_batch.schemas import TABLES
 from giellm_batch.tasks import TaskRegistry, load_task_registry
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "conf" / "local.yaml"
+CONFIG = REPO / "conf" / "smoke.yaml"  # the random-weight plumbing model
 MODEL_DIR = REPO / "models" / "tiny-giellm"
 SAMPLE = REPO / "data" / "sample" / "text"
 
@@ -39,7 +39,7 @@ def spark(tiny_model: Path) -> Iterator[Any]:
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # local[2,2]: two cores, and a failed task is retried once (the in-task fault test relies on it)
-    conf = {"spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false"}  # as conf/local.yaml
+    conf = {"spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false"}  # as conf/smoke.yaml
     session = build_spark(SparkSettings(master="local[2,2]", app_name="giellm-batch-tests", shuffle_partitions=2,
                                         conf=conf))
     yield session

@@ -13,7 +13,7 @@ from giellm_batch.schemas import TABLES
 from giellm_batch.sql import run_sql_file
 from tests.conftest import CONFIG, REPO
 
-N_TASKS = 4  # conf/local.yaml runs scnm_ner, tcree_re, tcree_ee, scpos_n
+N_TASKS = 4  # conf/smoke.yaml runs scnm_ner, tcree_re, tcree_ee, scpos_n
 
 
 def read(spark, warehouse: Path, name: str):

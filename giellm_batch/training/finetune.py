@@ -1,0 +1,230 @@
+"""`giellm-batch finetune`: mixed-task GIELLM fine-tuning with transformers' Trainer (full or LoRA).
+
+As in the paper, one model learns every configured task at once: each example is the task's
+GIELLM prompt followed by its gold output, examples of all tasks shuffled together, loss on the
+output tokens only. Checkpoints go to `<output_dir>/checkpoints`; a rerun after a kill resumes
+from the last one. The finished model (or adapter) is written to `output_dir` atomically with a
+training card (`giellm_training.json`); a rerun with the same config and data is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from giellm_batch.training.examples import read_pairs
+from giellm_batch.training.finetune_config import FinetuneConfig
+
+log = logging.getLogger("giellm_batch.finetune")
+CARD = "giellm_training.json"
+CARD_FORMAT = 1
+
+
+def _digest(config: FinetuneConfig) -> str:
+    """What the trained weights depend on: settings and the bytes of the training data."""
+    settings = {k: v for k, v in asdict(config).items() if k not in ("task_registry", "output_dir", "name")}
+    settings["train"].pop("threads", None)  # speed only
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in (config.data.train, config.data.heldout):
+        if path:
+            digest.update(Path(path).read_bytes())
+    registry = config.task_registry
+    if registry is not None:
+        digest.update(json.dumps({n: asdict(t) for n, t in registry.tasks.items()}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def is_up_to_date(config: FinetuneConfig) -> bool:
+    try:
+        card = json.loads((Path(config.output_dir) / CARD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(card, dict) and card.get("format") == CARD_FORMAT and card.get("digest") == _digest(config)
+
+
+def load_examples(config: FinetuneConfig, path: str, limit: int = 0) -> list[dict[str, str]]:
+    """Pairs of the configured tasks (all tasks in the file when none are configured)."""
+    registry = config.task_registry
+    assert registry is not None
+    wanted = set(config.data.tasks)
+    rows = [r for r in read_pairs(Path(path)) if not wanted or r.get("task") in wanted]
+    unknown = sorted({str(r.get("task")) for r in rows if r.get("task") not in registry.tasks})
+    if unknown:
+        raise ValueError(f"{path}: tasks not in the registry: {', '.join(unknown)}")
+    return rows[:limit] if limit else rows
+
+
+def tokenize_examples(rows: list[dict[str, str]], tokenizer: Any, config: FinetuneConfig) -> list[dict[str, list[int]]]:
+    """input_ids = prompt + output + EOS; labels mask the prompt (-100). Too-long examples are dropped."""
+    from giellm_batch.prompts import build_prompt
+
+    registry = config.task_registry
+    assert registry is not None
+    out, dropped = [], 0
+    for row in rows:
+        task = registry.tasks[row["task"]]
+        prompt = build_prompt(task, registry.profiles[task.profile], row["input"])
+        prompt_ids = tokenizer(prompt)["input_ids"]  # as the engine sees it (with BOS)
+        output_ids = [*tokenizer(row["output"], add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
+        ids = prompt_ids + output_ids
+        if len(ids) > config.train.max_length:
+            dropped += 1
+            continue
+        out.append({"input_ids": ids, "attention_mask": [1] * len(ids),
+                    "labels": [-100] * len(prompt_ids) + output_ids})
+    if dropped:
+        log.warning("dropped %d of %d examples longer than train.max_length=%d tokens", dropped, len(rows),
+                    config.train.max_length)
+    return out
+
+
+def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
+    """Build the random base model (char-level tokenizer) when asked and not there yet."""
+    base = config.base_model
+    if (Path(base.path) / "config.json").is_file() or not base.init_if_missing:
+        return
+    from giellm_batch.tiny_model import TinyModelSpec, build_tiny_model, read_corpus
+
+    corpus = [*texts, *(read_corpus([Path(base.tokenizer_corpus)]) if base.tokenizer_corpus else [])]
+    spec = TinyModelSpec(vocab_size=base.vocab_size, hidden_size=base.hidden_size,
+                         intermediate_size=base.intermediate_size, num_layers=base.num_layers,
+                         num_heads=base.num_heads, seed=config.train.seed, char_level=True)
+    build_tiny_model(Path(base.path), corpus, spec)
+    log.info("built random base model %s (%s)", base.path, spec)
+
+
+def _progress_callback() -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """One log line per logging step: step, loss, learning rate, elapsed and ETA."""
+
+        def __init__(self) -> None:
+            self.started = time.monotonic()
+            self.first_step: int | None = None
+            self.losses: list[tuple[int, float]] = []
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None,
+                   **_: Any) -> None:
+            if not logs or "loss" not in logs:
+                return
+            if self.first_step is None:
+                self.first_step, self.started = state.global_step, time.monotonic()
+                eta = "?"
+            else:
+                rate = (time.monotonic() - self.started) / max(1, state.global_step - self.first_step)
+                eta = f"{rate * (state.max_steps - state.global_step):.0f}s"
+            self.losses.append((state.global_step, float(logs["loss"])))
+            log.info("step %d/%d loss %.4f lr %.2e eta %s", state.global_step, state.max_steps, logs["loss"],
+                     logs.get("learning_rate", 0.0), eta)
+
+    return Progress()
+
+
+def _last_checkpoint(checkpoints: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
+def finetune(config: FinetuneConfig, force: bool = False) -> dict[str, Any]:
+    """Train (or resume) and write the model; returns the training card."""
+    if not force and is_up_to_date(config):
+        log.info("%s is up to date with this config and data: nothing to train", config.output_dir)
+        card: dict[str, Any] = json.loads((Path(config.output_dir) / CARD).read_text(encoding="utf-8"))
+        return card
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    set_seed(config.train.seed)
+    rows = load_examples(config, config.data.train, config.data.max_examples)
+    if not rows:
+        raise ValueError(f"{config.data.train}: no training pairs for tasks {list(config.data.tasks) or 'any'}")
+    ensure_base_model(config, [r["input"] for r in rows])
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model.path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    train = tokenize_examples(rows, tokenizer, config)
+    heldout = tokenize_examples(load_examples(config, config.data.heldout), tokenizer, config) \
+        if config.data.heldout else None
+    model: Any = AutoModelForCausalLM.from_pretrained(config.base_model.path,
+                                                 dtype=torch.bfloat16 if config.train.bf16 else torch.float32)
+    if config.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = config.lora
+        model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                 target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+    checkpoints = Path(config.output_dir).parent / f".{Path(config.output_dir).name}.checkpoints"
+    t = config.train
+    args = TrainingArguments(
+        output_dir=str(checkpoints), max_steps=t.max_steps, per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size, gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate, warmup_steps=t.warmup_steps, weight_decay=t.weight_decay,
+        lr_scheduler_type="cosine", seed=t.seed, data_seed=t.seed, save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit, logging_steps=t.logging_steps, report_to=[], bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing, use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0, disable_tqdm=True, save_only_model=False,
+    )
+    progress = _progress_callback()
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=heldout,
+                      data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+                      callbacks=[progress])
+    trainer.remove_callback(PrinterCallback)  # our Progress line replaces its raw dict prints
+    resume = _last_checkpoint(checkpoints)
+    if resume:
+        log.info("resuming from %s", resume)
+    started = time.monotonic()
+    result = trainer.train(resume_from_checkpoint=resume)
+    metrics = trainer.evaluate() if heldout else {}
+    card = {
+        "format": CARD_FORMAT, "digest": _digest(config), "name": config.name, "method": config.method,
+        "base_model": config.base_model.path, "tasks": sorted({r["task"] for r in rows}),
+        "train_examples": len(train), "heldout_examples": len(heldout or []), "steps": result.global_step,
+        "train_loss": result.training_loss, "heldout_loss": metrics.get("eval_loss"),
+        "losses": progress.losses, "seconds": round(time.monotonic() - started, 1), "resumed_from": resume,
+        "seed": t.seed, "config": {k: v for k, v in asdict(config).items() if k != "task_registry"},
+    }
+    _write_output(trainer, tokenizer, Path(config.output_dir), card)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return card
+
+
+def _write_output(trainer: Any, tokenizer: Any, out_dir: Path, card: dict[str, Any]) -> None:
+    """Model/adapter + tokenizer + card into a temp folder, then swapped in by rename."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        trainer.model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / CARD).write_text(json.dumps(card, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+        for path in tmp.iterdir():
+            os.chmod(path, 0o644)
+        tmp.chmod(0o755)
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            out_dir.rename(old / out_dir.name)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
