@@ -150,6 +150,7 @@ def finetune(config: FinetuneConfig, force: bool = False) -> dict[str, Any]:
         TrainingArguments,
         set_seed,
     )
+    from transformers.trainer_callback import PrinterCallback
 
     if config.train.threads:
         torch.set_num_threads(config.train.threads)

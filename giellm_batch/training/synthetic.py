@@ -131,6 +131,46 @@ TEMPLATES: tuple[Template, ...] = (
 )
 
 
+_KATAKANA = [chr(c) for c in range(ord("ア"), ord("ン") + 1) if chr(c) not in "ァィゥェォッャュョヮヰヱ"]
+
+
+def _name_kanji() -> list[str]:
+    chars = "".join([*gz.FAMILY, *gz.GIVEN, *gz.CITIES, *gz.BRANDS, *gz.TITLE_PARTS_A])
+    return sorted({c for c in chars if "\u4e00" <= c <= "\u9fff"})
+
+
+_KANJI = _name_kanji()
+
+
+def random_name(kind: str, rng: random.Random) -> str:
+    """A never-seen name of the slot's kind: random characters with the kind's usual suffix.
+
+    Why: with only gazetteer names a small model learns to *generate* plausible names rather than
+    copy them from the sentence, and then misses names it never saw. Random names can only be
+    copied, which is what extraction of unseen entities needs.
+    """
+    def kanji(n: int) -> str:
+        return "".join(rng.choice(_KANJI) for _ in range(n))
+
+    def kana(n: int) -> str:
+        return "".join(rng.choice(_KATAKANA) for _ in range(n))
+
+    suffix = {"company": gz.COMPANY_KINDS, "facility": gz.FACILITY_KINDS, "event": gz.EVENT_KINDS,
+              "product": gz.PRODUCT_KINDS, "team": gz.TEAM_NAMES}
+    if kind == "person":
+        return kanji(rng.randint(1, 2)) + kanji(rng.randint(1, 2))
+    if kind == "place":
+        return kanji(2) + rng.choice(("", "市", "県", "町"))
+    if kind in ("party", "ministry"):
+        return kanji(rng.randint(2, 3)) + ("党" if kind == "party" else "省")
+    if kind in ("assoc", "univ"):
+        return kanji(2) + ("大学" if kind == "univ" else rng.choice(("協会", "連盟", "委員会")))
+    if kind == "title":
+        return rng.choice((kanji, kana))(rng.randint(2, 5))
+    stem = rng.choice((kanji, kana))(rng.randint(2, 4))
+    return stem + rng.choice(suffix[kind])
+
+
 def _is_heldout(name: str, share: float) -> bool:
     digest = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
     return digest / 2**64 < share
@@ -148,7 +188,7 @@ def entity_pools(heldout_share: float) -> dict[str, dict[str, list[str]]]:
 
 
 def _fill(template: Template, pool: dict[str, dict[str, list[str]]], split: str,
-          rng: random.Random) -> tuple[str, dict[str, tuple[int, int]], list[dict[str, Any]], list[dict[str, Any]]]:
+          rng: random.Random, random_names: float = 0.0) -> tuple[str, dict[str, tuple[int, int]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Render a template: text, slot -> (start, end), entities and sentiment words with offsets."""
     text = rng.choice(LEADS)
     slots: dict[str, tuple[int, int]] = {}
@@ -174,7 +214,7 @@ def _fill(template: Template, pool: dict[str, dict[str, list[str]]], split: str,
             sentiment.append({"label": polarity, "span": [len(text), len(text) + len(value)], "pos": "名詞"})
         else:
             candidates = [n for n in pool[kind][split] if n not in used] or pool[kind][split]
-            value = rng.choice(candidates)
+            value = random_name(kind, rng) if rng.random() < random_names else rng.choice(candidates)
             used.add(value)
             entities.append({"label": ENTITY_TYPES[kind][0], "span": [len(text), len(text) + len(value)]})
         slots[name] = (len(text), len(text) + len(value))
@@ -184,9 +224,9 @@ def _fill(template: Template, pool: dict[str, dict[str, list[str]]], split: str,
 
 
 def make_record(template: Template, pool: dict[str, dict[str, list[str]]], split: str, rng: random.Random,
-                record_id: str) -> dict[str, Any]:
+                record_id: str, random_names: float = 0.0) -> dict[str, Any]:
     """One span-annotated record (the format `examples.pairs_from_record` reads)."""
-    text, slots, entities, sentiment = _fill(template, pool, split, rng)
+    text, slots, entities, sentiment = _fill(template, pool, split, rng, random_names)
     labels: dict[str, str] = {"scnm": template.scnm}
     record: dict[str, Any] = {"id": record_id, "split": split, "text": text, "text_labels": labels,
                               "entities": entities}
@@ -202,11 +242,13 @@ def make_record(template: Template, pool: dict[str, dict[str, list[str]]], split
     return record
 
 
-def generate(train_records: int, heldout_records: int, *, seed: int = 0,
-             heldout_share: float = 0.2) -> Iterator[dict[str, Any]]:
-    """`train_records` records over train names, then `heldout_records` over held-out names."""
+def generate(train_records: int, heldout_records: int, *, seed: int = 0, heldout_share: float = 0.2,
+             random_names: float = 0.3) -> Iterator[dict[str, Any]]:
+    """`train_records` records over train names (a `random_names` share of the slots filled with
+    random names instead), then `heldout_records` over held-out gazetteer names only."""
     rng = random.Random(seed)
     pool = entity_pools(heldout_share)
     for split, count in (("train", train_records), ("heldout", heldout_records)):
+        share = random_names if split == "train" else 0.0
         for i in range(count):
-            yield make_record(rng.choice(TEMPLATES), pool, split, rng, f"synth-{split}-{i:06d}")
+            yield make_record(rng.choice(TEMPLATES), pool, split, rng, f"synth-{split}-{i:06d}", share)
