@@ -16,7 +16,7 @@ import hashlib
 import random
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from giellm_batch.training import gazetteer as gz
@@ -50,7 +50,6 @@ class Template:
     tcree: str | None = None  # TCREE topic, None where no topic fits (no RE/EE example then)
     relations: tuple[tuple[str, str, str], ...] = ()  # (head slot, relation, tail slot)
     events: tuple[tuple[str, str, str, str], ...] = ()  # (event type, trigger literal, argument slot, time slot)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 T = Template
@@ -187,8 +186,11 @@ def entity_pools(heldout_share: float) -> dict[str, dict[str, list[str]]]:
     return pools
 
 
+Filled = tuple[str, dict[str, tuple[int, int]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
 def _fill(template: Template, pool: dict[str, dict[str, list[str]]], split: str,
-          rng: random.Random, random_names: float = 0.0) -> tuple[str, dict[str, tuple[int, int]], list[dict[str, Any]], list[dict[str, Any]]]:
+          rng: random.Random, random_names: float = 0.0) -> Filled:
     """Render a template: text, slot -> (start, end), entities and sentiment words with offsets."""
     text = rng.choice(LEADS)
     slots: dict[str, tuple[int, int]] = {}
