@@ -5,7 +5,7 @@ Generates N distinct Livedoor-layout articles by recombining the sample articles
 warehouse, and prints both wall times side by side (same machine, same Spark session, back to
 back). Last line is machine-readable.
 
-    python bench/nightly.py [--articles 2000] [--tasks scnm_ner] [--config conf/local.yaml]
+    python bench/nightly.py [--articles 2000] [--tasks scnm_ner] [--config conf/smoke.yaml]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--new-share", type=float, default=0.01)
     parser.add_argument("--tasks", default="scnm_ner")
-    parser.add_argument("--config", default="conf/local.yaml")
+    parser.add_argument("--config", default="conf/smoke.yaml")
     args = parser.parse_args()
 
     rng = random.Random(0)

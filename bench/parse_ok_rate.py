@@ -5,7 +5,7 @@ across every task in the registry, runs them through the job's own inference ste
 vLLM -> parser, the function Spark calls in mapInPandas) once constrained and once not, and
 prints the rate of `ok` parses per task. Last line is machine-readable.
 
-    python bench/parse_ok_rate.py [--config conf/local.yaml] [--prompts 2000]
+    python bench/parse_ok_rate.py [--config conf/smoke.yaml] [--prompts 2000]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def sample_texts(sample_dir: Path, segmenter: Segmenter) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="conf/local.yaml")
+    parser.add_argument("--config", default="conf/smoke.yaml")
     parser.add_argument("--prompts", type=int, default=2000, help="minimum number of prompts per mode")
     args = parser.parse_args()
 

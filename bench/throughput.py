@@ -18,7 +18,7 @@ long-lived cluster would have them) and fresh warehouses. Figures:
   (job wall x task slots - summed engine generate seconds) / prompts;
 - dedup_saved: share of prompts answered without an engine call in run 3.
 
-    python bench/throughput.py [--prompts 20000] [--repeat-share 0.3] [--config conf/local.yaml]
+    python bench/throughput.py [--prompts 20000] [--repeat-share 0.3] [--config conf/smoke.yaml]
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=20000, help="prompts in the corpus (sentences x tasks)")
     parser.add_argument("--repeat-share", type=float, default=0.3, help="share of repeated sentence slots")
-    parser.add_argument("--config", default="conf/local.yaml")
+    parser.add_argument("--config", default="conf/smoke.yaml")
     args = parser.parse_args()
 
     ns = argparse.Namespace(config=args.config, output=None, input=None, input_format=None, model=None, tasks=None,

@@ -81,6 +81,10 @@ class ModelSettings:
     source: Literal["local", "hub"] = "local"
     name: str = ""  # recorded as model_id in the tables; defaults to the directory name
     revision: str = ""  # recorded for provenance (hub revision or your own version tag)
+    # A LoRA adapter folder (`giellm-batch finetune` with method: lora) that vLLM serves on top of
+    # `path` without merging; empty = the base model alone. Its folder name joins the model_id.
+    adapter: str = ""
+    max_lora_rank: int = 16  # vLLM's LoRA slot size: at least the adapter's r
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,8 @@ class JobConfig:
 
     @property
     def model_id(self) -> str:
-        return self.model.name or Path(self.model.path).name
+        base = self.model.name or Path(self.model.path).name
+        return f"{base}+{Path(self.model.adapter).name}" if self.model.adapter else base
 
     def selected_tasks(self) -> list[Any]:
         return [self.task_registry.tasks[name] for name in self.tasks]
@@ -318,6 +323,7 @@ def load_config(
     out = dataclasses.replace(out, warehouse=_resolve(base, out.warehouse))
     if model.source == "local":
         model = dataclasses.replace(model, path=_resolve(base, model.path))
+    model = dataclasses.replace(model, adapter=_resolve(base, model.adapter))
     problems.extend(_check_semantics(inp, model, sections["engine"], sections["segmentation"], check_paths))
     problems.extend(_check_execution(sections["execution"], sections["engine"]))
 
@@ -357,6 +363,9 @@ def _check_semantics(
             f"`giellm-batch build-tiny-model --out {model.path}` or point model.path at a checkpoint "
             "such as a local copy of ganchengguang/GIELLM-13B-jpllm"
         )
+    if model.adapter and check_paths and not (Path(model.adapter) / "adapter_config.json").is_file():
+        problems.append(f"model.adapter: no LoRA adapter at {model.adapter} (no adapter_config.json); train one "
+                        "with `giellm-batch finetune` (method: lora) or leave model.adapter empty")
     for name in ("max_new_tokens", "max_model_len", "max_num_seqs", "batch_size", "max_items",
                  "max_span_chars", "tensor_parallel_size"):
         if getattr(engine, name) < 1:

@@ -38,6 +38,8 @@ class EngineSpec:
     seed: int
     quantization: str
     log_stats: bool = False  # vLLM metrics (prefix-cache hits...) for LLM.get_metrics(); benchmarks only
+    adapter: str = ""  # LoRA adapter served on top of `model` (unmerged); "" = none
+    max_lora_rank: int = 16
 
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -51,6 +53,7 @@ class WorkerEngine:
     gpus: tuple[str, ...]  # addresses CUDA_VISIBLE_DEVICES held when it was built; () on CPU
     engine_id: str  # host:pid of the worker process that owns it
     starts: int = 1  # engines this worker process has built, any settings, this one included (1 = reuse works)
+    lora: Any = None  # the vllm LoRARequest every prompt is generated with, when an adapter is served
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,14 @@ def get_engine(spec: EngineSpec, gpus: tuple[str, ...] = ()) -> WorkerEngine:
         kwargs["gpu_memory_utilization"] = spec.gpu_memory_utilization
     if spec.quantization:
         kwargs["quantization"] = spec.quantization
+    lora = None
+    if spec.adapter:
+        from vllm.lora.request import LoRARequest
+
+        kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=spec.max_lora_rank)
+        lora = LoRARequest(os.path.basename(spec.adapter.rstrip("/")), 1, spec.adapter)
     started = time.monotonic()
-    engine = WorkerEngine(LLM(**kwargs), gpus, f"{socket.gethostname()}:{os.getpid()}")
+    engine = WorkerEngine(LLM(**kwargs), gpus, f"{socket.gethostname()}:{os.getpid()}", lora=lora)
     engine.starts = sum(1 for e in _ENGINES.values() if e.engine_id == engine.engine_id) + 1
     _ENGINES[key] = engine
     log.warning("engine %s for %s ready in %.1fs on %s", engine.engine_id, spec.model, time.monotonic() - started,
@@ -125,20 +134,20 @@ def tokenize(engine: Any, prompts: Sequence[str]) -> list[list[int]]:
     return [tokenizer.encode(p) for p in prompts]
 
 
-def generate(engine: Any, prompts: Sequence[list[int]], params: Sequence[Any]) -> list[Generation]:
+def generate(engine: Any, prompts: Sequence[list[int]], params: Sequence[Any], lora: Any = None) -> list[Generation]:
     """Generate for every tokenized prompt; a failure is isolated to the prompts that cause it."""
     if not prompts:
         return []
     try:
         token_prompts = [{"prompt_token_ids": ids} for ids in prompts]
-        outputs = engine.generate(token_prompts, list(params), use_tqdm=False)
+        outputs = engine.generate(token_prompts, list(params), use_tqdm=False, lora_request=lora)
     except Exception as exc:
         if _is_fatal(exc):
             raise
         if len(prompts) == 1:
             return [Generation(None, None, 0, f"{type(exc).__name__}: {exc}"[:500])]
         mid = len(prompts) // 2
-        return generate(engine, prompts[:mid], params[:mid]) + generate(engine, prompts[mid:], params[mid:])
+        return generate(engine, prompts[:mid], params[:mid], lora) + generate(engine, prompts[mid:], params[mid:], lora)
     results = []
     for out in outputs:
         completion = out.outputs[0]

@@ -162,7 +162,7 @@ class _GenerationWorker:
         runnable = [i for i, ids in enumerate(token_ids) if len(ids) <= self.plan.max_prompt_tokens]
         tasks = [str(t) for t in batch["task"]]
         generated = generate(self.engine.llm, [token_ids[i] for i in runnable],
-                             [self.params[tasks[i]] for i in runnable])
+                             [self.params[tasks[i]] for i in runnable], self.engine.lora)
         results: dict[int, Generation] = dict(zip(runnable, generated, strict=True))
         elapsed = time.monotonic() - started
         per_prompt_ms = 1000 * elapsed / max(len(batch), 1)

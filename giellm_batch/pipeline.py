@@ -83,7 +83,7 @@ def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
         kv_cache_memory_bytes=eng.kv_cache_memory_bytes, gpu_memory_utilization=eng.gpu_memory_utilization,
         tensor_parallel_size=eng.tensor_parallel_size, max_num_seqs=eng.max_num_seqs,
         enable_prefix_caching=eng.enable_prefix_caching, enforce_eager=eng.enforce_eager, seed=eng.seed,
-        quantization=eng.quantization,
+        quantization=eng.quantization, adapter=config.model.adapter, max_lora_rank=config.model.max_lora_rank,
     )
     return ExtractionPlan(
         engine=spec, tasks=tuple(config.selected_tasks()), profiles=dict(config.task_registry.profiles),

@@ -160,6 +160,16 @@ def build_tiny_model(
     try:
         marker["vocab_size_actual"] = _write_model(tmp, texts, spec)
         (tmp / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    swap_in_directory(tmp, out_dir)
+    return out_dir
+
+
+def swap_in_directory(tmp: Path, out_dir: Path) -> None:
+    """Replace `out_dir` by the finished folder `tmp` (same parent) so readers never see half a model."""
+    try:
         for path in tmp.iterdir():  # mkdtemp and safetensors create owner-only files
             path.chmod(0o644)
         tmp.chmod(0o755)
@@ -173,7 +183,6 @@ def build_tiny_model(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
 
 
 def read_corpus(dirs: Sequence[Path]) -> list[str]:

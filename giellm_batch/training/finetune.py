@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from giellm_batch.tiny_model import swap_in_directory as _swap_in
 from giellm_batch.training.examples import read_pairs
 from giellm_batch.training.finetune_config import FinetuneConfig
 
@@ -42,12 +43,49 @@ def _digest(config: FinetuneConfig) -> str:
     return digest.hexdigest()
 
 
-def is_up_to_date(config: FinetuneConfig) -> bool:
+def _card_matches(folder: Path, digest: str) -> bool:
     try:
-        card = json.loads((Path(config.output_dir) / CARD).read_text(encoding="utf-8"))
+        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(card, dict) and card.get("format") == CARD_FORMAT and card.get("digest") == _digest(config)
+    return isinstance(card, dict) and card.get("format") == CARD_FORMAT and card.get("digest") == digest
+
+
+def is_up_to_date(config: FinetuneConfig) -> bool:
+    return _card_matches(Path(config.output_dir), _digest(config))
+
+
+def cache_dir() -> Path:
+    """Trained models by digest, shared by every clone on this machine (GIELLM_BATCH_CACHE overrides)."""
+    root = os.environ.get("GIELLM_BATCH_CACHE") or Path.home() / ".cache" / "giellm-batch"
+    return Path(root) / "trained-models"
+
+
+def _from_cache(config: FinetuneConfig) -> bool:
+    """Copy an identical earlier build (same digest) into output_dir; True if there was one."""
+    cached = cache_dir() / _digest(config)
+    if not _card_matches(cached, _digest(config)):
+        return False
+    out = Path(config.output_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=_parent(out)))
+    shutil.copytree(cached, tmp, dirs_exist_ok=True)
+    _swap_in(tmp, out)
+    return True
+
+
+def _to_cache(config: FinetuneConfig) -> None:
+    cached = cache_dir() / _digest(config)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_parent(cached)))
+        shutil.copytree(config.output_dir, tmp, dirs_exist_ok=True)
+        _swap_in(tmp, cached)
+    except OSError as exc:  # a read-only home must not fail a finished training
+        log.warning("could not cache the trained model in %s: %s", cached, exc)
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
 
 
 def load_examples(config: FinetuneConfig, path: str, limit: int = 0) -> list[dict[str, str]]:
@@ -137,7 +175,7 @@ def _last_checkpoint(checkpoints: Path) -> str | None:
 
 def finetune(config: FinetuneConfig, force: bool = False) -> dict[str, Any]:
     """Train (or resume) and write the model; returns the training card."""
-    if not force and is_up_to_date(config):
+    if not force and (is_up_to_date(config) or _from_cache(config)):
         log.info("%s is up to date with this config and data: nothing to train", config.output_dir)
         card: dict[str, Any] = json.loads((Path(config.output_dir) / CARD).read_text(encoding="utf-8"))
         return card
@@ -203,29 +241,12 @@ def finetune(config: FinetuneConfig, force: bool = False) -> dict[str, Any]:
         "losses": progress.losses, "seconds": round(time.monotonic() - started, 1), "resumed_from": resume,
         "seed": t.seed, "config": {k: v for k, v in asdict(config).items() if k != "task_registry"},
     }
-    _write_output(trainer, tokenizer, Path(config.output_dir), card)
+    out_dir = Path(config.output_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=_parent(out_dir)))
+    model.save_pretrained(str(tmp))  # the peft wrapper saves only the adapter
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / CARD).write_text(json.dumps(card, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    _swap_in(tmp, out_dir)
+    _to_cache(config)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return card
-
-
-def _write_output(trainer: Any, tokenizer: Any, out_dir: Path, card: dict[str, Any]) -> None:
-    """Model/adapter + tokenizer + card into a temp folder, then swapped in by rename."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        trainer.model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        (tmp / CARD).write_text(json.dumps(card, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-        for path in tmp.iterdir():
-            os.chmod(path, 0o644)
-        tmp.chmod(0o755)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            out_dir.rename(old / out_dir.name)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
