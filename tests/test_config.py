@@ -83,12 +83,13 @@ def test_set_flag_overrides_one_value_and_is_validated(tiny_model):
 
     parser = argparse.ArgumentParser()
     add_run_arguments(parser)
-    config = config_from_args(parser.parse_args(["--set", "execution.dedup=false", "--set", "engine.batch_size=64"]))
+    smoke = ["--config", str(CONFIG)]  # the default config names the trained model, which tests do not build
+    config = config_from_args(parser.parse_args([*smoke, "--set", "execution.dedup=false", "--set", "engine.batch_size=64"]))
     assert (config.execution.dedup, config.engine.batch_size) == (False, 64)
     with pytest.raises(ConfigError, match="expected true/false"):
-        config_from_args(parser.parse_args(["--set", "execution.dedup=maybe"]))
+        config_from_args(parser.parse_args([*smoke, "--set", "execution.dedup=maybe"]))
     with pytest.raises(ConfigError, match=r"expected SECTION\.KEY=VALUE"):
-        config_from_args(parser.parse_args(["--set", "dedup"]))
+        config_from_args(parser.parse_args([*smoke, "--set", "dedup"]))
 
 
 def test_gpu_cluster_config_is_valid_apart_from_paths_that_exist_only_on_the_cluster():

@@ -60,7 +60,7 @@ def test_prompt_longer_than_the_context_is_an_error_row_not_a_crash(all_tasks_pl
 class FlakyEngine:
     """Stands in for vLLM only to test the error isolation around it: token 0 makes a prompt fail."""
 
-    def generate(self, prompts, params, use_tqdm=False):
+    def generate(self, prompts, params, use_tqdm=False, lora_request=None):
         if any(0 in p["prompt_token_ids"] for p in prompts):
             raise ValueError("cannot decode")
         return [type("Out", (), {"outputs": [type("C", (), {"text": str(p["prompt_token_ids"][0]),

@@ -153,8 +153,10 @@ def build_pairs(lines: Iterable[str], registry: TaskRegistry, tasks: Iterable[st
                 report.pairs.extend(_ready_pair(record, registry, tasks, heldout_share))
             else:
                 report.pairs.extend(pairs_from_record(record, registry, tasks, heldout_share))
-        except (ValueError, KeyError) as exc:  # RecordError and json.JSONDecodeError are ValueErrors
+        except RecordError as exc:
             report.rejected.append(f"line {number}: {exc}")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # malformed JSON or field shapes
+            report.rejected.append(f"line {number}: {type(exc).__name__}: {exc}")
     return report
 
 
@@ -163,7 +165,7 @@ def _ready_pair(record: dict[str, Any], registry: TaskRegistry, tasks: tuple[str
     from giellm_batch.evaluation import strip_prompt
 
     name, text, output = record.get("task"), record["input"], record["output"]
-    if name not in registry.tasks:
+    if not isinstance(name, str) or name not in registry.tasks:
         raise RecordError(f"unknown task {name!r}")
     if name not in tasks:
         return []

@@ -124,6 +124,26 @@ def tokenize_examples(rows: list[dict[str, str]], tokenizer: Any, config: Finetu
     return out
 
 
+def copy_examples(rows: list[dict[str, str]], tokenizer: Any, share: float, seed: int) -> list[dict[str, list[int]]]:
+    """Auxiliary repeat-the-sentence examples (`<s>text\ntext</s>`, loss on the repeat).
+
+    Why: extracting an unseen name means copying it from the input, and a small model trained
+    from scratch learns to copy (induction heads) far sooner from densely repeated text than from
+    the few span tokens of each GIELLM output. Training only: nothing is served this way.
+    """
+    import random
+
+    rng = random.Random(seed)
+    texts = sorted({r["input"] for r in rows})
+    out = []
+    for text in rng.sample(texts, min(len(texts), int(share * len(rows)))):
+        first = tokenizer(text + "\n")["input_ids"]
+        again = [*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
+        out.append({"input_ids": first + again, "attention_mask": [1] * (len(first) + len(again)),
+                    "labels": [-100] * len(first) + again})
+    return out
+
+
 def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
     """Build the random base model (char-level tokenizer) when asked and not there yet."""
     base = config.base_model
@@ -201,6 +221,8 @@ def finetune(config: FinetuneConfig, force: bool = False) -> dict[str, Any]:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     train = tokenize_examples(rows, tokenizer, config)
+    if config.train.copy_share:
+        train += copy_examples(rows, tokenizer, config.train.copy_share, config.train.seed)
     heldout = tokenize_examples(load_examples(config, config.data.heldout), tokenizer, config) \
         if config.data.heldout else None
     model: Any = AutoModelForCausalLM.from_pretrained(config.base_model.path,

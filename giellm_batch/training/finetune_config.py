@@ -71,6 +71,9 @@ class TrainSettings:
     bf16: bool = False  # GPU recipe: bfloat16 mixed precision
     gradient_checkpointing: bool = False  # GPU recipe: trade compute for memory on 13B
     threads: int = 0  # torch CPU threads (0 = torch's default)
+    # Extra "repeat the sentence" examples, as a share of the pairs: teaches a model trained from
+    # scratch to copy spans from its input (see finetune.copy_examples). 0 for pretrained checkpoints.
+    copy_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ def _check(model: BaseModelSettings, data: DataSettings, train: TrainSettings, l
     problems.extend(f"{k}: must be > 0, got {v}" for k, v in positive.items() if v <= 0)
     if not 0 < train.learning_rate < 1:
         problems.append(f"train.learning_rate: must be in (0, 1), got {train.learning_rate}")
+    if not 0 <= train.copy_share <= 1:
+        problems.append(f"train.copy_share: must be in [0, 1], got {train.copy_share}")
     if not 0 <= lora.dropout < 1:
         problems.append(f"lora.dropout: must be in [0, 1), got {lora.dropout}")
     return problems

@@ -118,3 +118,39 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, pairs):
     card = json.loads((tmp_path / "model" / "giellm_training.json").read_text(encoding="utf-8"))
     assert card["steps"] == 60 and card["resumed_from"]
     assert not checkpoints.exists()  # cleaned once the model is in place
+
+
+def test_a_lora_adapter_trains_and_is_served_unmerged_by_the_job(tmp_path, pairs, spark):
+    from giellm_batch import job
+
+    path = write_config(tmp_path, pairs, max_steps=20, learning_rate=0.01)
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["method"] = "lora"
+    config["lora"] = {"r": 8, "alpha": 16}
+    path.write_text(json.dumps(config), encoding="utf-8")
+    result = finetune_cli("--config", str(path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    adapter = tmp_path / "model"
+    assert (adapter / "adapter_config.json").is_file() and not (adapter / "model.safetensors").exists()
+    card = json.loads((adapter / "giellm_training.json").read_text(encoding="utf-8"))
+    assert card["method"] == "lora" and card["losses"][-1][1] < card["losses"][0][1]
+
+    source = tmp_path / "articles.jsonl"
+    source.write_text(json.dumps({"id": "a1", "body": "山田太郎はさくら電機の社長だ。", "title": "t",
+                                  "published_at": "2025-03-01T10:00:00+09:00"}, ensure_ascii=False) + "\n",
+                      encoding="utf-8")
+    warehouse = tmp_path / "wh"
+    assert job.main(["--config", str(CONFIG), "--input", str(source), "--input-format", "jsonl", "--output",
+                     str(warehouse), "--tasks", "scnm_ner", "--model", str(tmp_path / "base"),
+                     "--set", f"model.adapter={adapter}", "--set", "model.max_lora_rank=8"]) == 0
+    run = spark.read.format("delta").load(str(warehouse / "runs")).collect()[0]
+    assert run["model_id"] == "base+model" and run["status"] == "succeeded"
+    assert spark.read.format("delta").load(str(warehouse / "extractions")).count() == 1
+
+
+def test_the_gpu_recipe_is_a_valid_config_apart_from_its_checkpoint_path(tmp_path):
+    # The base checkpoint is not on this machine: every other key must pass validation.
+    with pytest.raises(ConfigError) as err:
+        load_finetune_config(REPO / "conf" / "finetune-gpu.yaml")
+    problems = err.value.problems
+    assert all(p.startswith(("base_model.path", "data.train", "data.heldout")) for p in problems), problems

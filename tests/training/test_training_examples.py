@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from giellm_batch.training.examples import build_pairs, pairs_from_record, split_of
 
 TEXT = "山田太郎は東京で開かれた試合でさくら電機の代表として勝利した。"
@@ -65,3 +68,21 @@ def test_split_keeps_an_article_together_and_is_stable():
     assert sides == {"train", "heldout"}
     share = sum(split_of(f"article-{i}", 0.2) == "heldout" for i in range(2000)) / 2000
     assert 0.15 < share < 0.25
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                        max_size=4), max_leaves=12)
+record_keys = st.sampled_from(["text", "text_labels", "entities", "relations", "events", "sentiment_words", "split",
+                               "id", "input", "output", "task"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(record_keys, json_values, max_size=7) | json_values, max_size=6))
+def test_any_json_line_ends_as_pairs_or_a_rejection_never_an_exception(registry, rows):
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows] + ["{broken"]
+    report = build_pairs(lines, registry, TASKS)
+    assert len(report.rejected) <= len(lines)
+    assert report.rejected[-1].startswith(f"line {len(lines)}: ")
+    for pair in report.pairs:  # whatever was accepted round-trips
+        assert pair.task in TASKS and pair.input.strip()
