@@ -71,6 +71,9 @@ class OutputSettings:
     """Where the Delta tables go: one directory per table under `warehouse`."""
 
     warehouse: str = "warehouse"
+    # A run refreshes its warehouse lock's heartbeat while it runs; a lock whose heartbeat is older
+    # than this is a dead run's and is taken over by the next run (see locking.py).
+    lock_stale_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -326,6 +329,8 @@ def load_config(
     model = dataclasses.replace(model, adapter=_resolve(base, model.adapter))
     problems.extend(_check_semantics(inp, model, sections["engine"], sections["segmentation"], check_paths))
     problems.extend(_check_execution(sections["execution"], sections["engine"]))
+    if not out.lock_stale_seconds > 0:
+        problems.append(f"output.lock_stale_seconds: must be > 0 (seconds), got {out.lock_stale_seconds}")
 
     if problems or registry is None:
         raise ConfigError(source, problems)

@@ -2,7 +2,8 @@
 
 Runs on CPU executors after the generation step. Parsing is total (never raises); grounding finds
 each span in its own sentence and turns it into character offsets in the article, so one cached
-engine output reused for another article (deduplication) gets that article's offsets.
+engine output reused for another article (deduplication) gets that article's offsets. Whatever
+else goes wrong on one row becomes that row's `error` (parse_status "error"), never a failed run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from giellm_batch import schemas
+from giellm_batch.failures import FATAL, failure, storable_text
 from giellm_batch.grounding import ground_items, items_to_json
 from giellm_batch.inference import ExtractionPlan, PandasStep, require_columns
 from giellm_batch.parsing import parse_output
@@ -43,27 +45,61 @@ class _Parser:
     def morphemes(self, sentence: str) -> list[Any]:
         if self._morphemes[0] != sentence:
             if self.segmenter is None:
-                from giellm_batch.segmentation import Segmenter
+                from giellm_batch.segmentation import worker_segmenter
 
-                self.segmenter = Segmenter()
+                self.segmenter = worker_segmenter()  # only its morphemes are used
             self._morphemes = (sentence, self.segmenter.morphemes(sentence))
         return self._morphemes[1]
 
     def row(self, r: Any) -> dict[str, Any]:
-        task = self.plan.task(r.task)
-        error = r.error if isinstance(r.error, str) else None
-        n_tokens = 0 if pd.isna(r.n_output_tokens) else int(r.n_output_tokens)
-        base = {"article_id": r.article_id, "sentence_idx": int(r.sentence_idx), "task": task.name,
-                "prompt": r.prompt, "raw_output": r.raw_output if error is None else None,
-                "finish_reason": r.finish_reason if error is None else None,
-                "n_output_tokens": n_tokens, "error": error}
-        if error is not None:
-            return {**base, "parse_status": "error", "text_label": None, "text_label_known": None,
-                    "flags": ["engine_error"], "n_items": 0, "items_json": "[]"}
-        parsed = parse_output(r.raw_output, task, self.plan.profiles[task.profile], sentence=r.text,
-                              truncated=r.finish_reason == "length")
-        morphemes = self.morphemes(r.text) if parsed.items else None
-        items = ground_items(parsed, task, r.text, int(r.char_start), morphemes)
-        return {**base, "parse_status": parsed.status, "text_label": parsed.text_label,
-                "text_label_known": parsed.text_label_known, "flags": list(parsed.flags),
-                "n_items": len(items), "items_json": items_to_json(items)}
+        """One EXTRACTION_STAGE row. Never raises for the row's sake: an unexpected exception becomes
+        an `error` row naming the stage ("grounding: IndexError: ..."), and the run goes on."""
+        stage = "parse step"
+        try:
+            task = self.plan.task(r.task)
+            error = r.error if isinstance(r.error, str) else None
+            base = _base(r, task.name, error)
+            if error is not None:  # the engine (or the prompt step) already failed on this request
+                flag = "prompt_error" if error.startswith("prompt: ") else "engine_error"
+                return _error_row(base, error, flag)
+            stage = "parse"
+            parsed = parse_output(r.raw_output, task, self.plan.profiles[task.profile], sentence=r.text,
+                                  truncated=r.finish_reason == "length")
+            stage = "grounding"
+            morphemes = self.morphemes(r.text) if parsed.items else None
+            items = ground_items(parsed, task, r.text, int(r.char_start), morphemes)
+            stage = "row building"
+            return {**base, "parse_status": parsed.status, "text_label": parsed.text_label,
+                    "text_label_known": parsed.text_label_known, "flags": list(parsed.flags),
+                    "n_items": len(items), "items_json": items_to_json(items)}
+        except FATAL:
+            raise
+        except Exception as exc:
+            reason = failure(stage, exc)
+            base = _base(r, r.task if isinstance(r.task, str) else None, reason, keep_output=True)
+            return _error_row(base, reason, f"{stage.replace(' ', '_')}_error")
+
+
+def _base(r: Any, task: str | None, error: str | None, keep_output: bool = False) -> dict[str, Any]:
+    """The columns every row has, taken defensively: this also builds the row for a failed row."""
+    answered = error is None or keep_output
+    return {"article_id": _text(r.article_id), "sentence_idx": _int(r.sentence_idx), "task": task,
+            "prompt": _text(r.prompt), "raw_output": _text(r.raw_output) if answered else None,
+            "finish_reason": _text(r.finish_reason) if answered else None,
+            "n_output_tokens": _int(r.n_output_tokens) or 0, "error": error}
+
+
+def _error_row(base: dict[str, Any], error: str, flag: str) -> dict[str, Any]:
+    return {**base, "error": error, "parse_status": "error", "text_label": None, "text_label_known": None,
+            "flags": [flag], "n_items": 0, "items_json": "[]"}
+
+
+def _text(value: Any) -> str | None:
+    return storable_text(value) if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None or pd.isna(value) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None

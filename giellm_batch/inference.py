@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import numbers
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import pandas as pd
 from giellm_batch import schemas
 from giellm_batch.constraints import task_regex
 from giellm_batch.engine import EngineSpec, Generation, generate, get_engine, sampling_params, tokenize
+from giellm_batch.failures import FATAL, failure
 from giellm_batch.faults import check_in_task
 from giellm_batch.prompts import build_prompt
 from giellm_batch.tasks import PromptProfile, TaskSpec
@@ -90,15 +92,43 @@ def prompt_step(plan: ExtractionPlan) -> PandasStep:
             rows = []
             for article_id, idx, text, only in zip(batch["article_id"], batch["sentence_idx"], batch["text"],
                                                    row_tasks, strict=True):
-                sentence_key = _digest(text)
-                for task in ([plan.task(only)] if only else plan.tasks):
-                    prompt = build_prompt(task, plan.profiles[task.profile], text)
-                    key = (_digest(plan.identity, task.name, prompt) if plan.dedup
-                           else _digest(plan.identity, task.name, article_id, idx))
-                    rows.append((article_id, int(idx), task.name, key, sentence_key, prompt))
+                rows.extend(prompt_requests(plan, article_id, idx, text, only))
             yield pd.DataFrame(rows, columns=schemas.PROMPT_REQUEST.fieldNames())
 
     return run
+
+
+def prompt_requests(plan: ExtractionPlan, article_id: Any, idx: Any, text: Any,
+                    only: Any = None) -> list[tuple[Any, ...]]:
+    """PROMPT_REQUEST rows of one sentence. Never raises for the sentence's sake: a prompt that
+    cannot be built becomes a request with `error` ("prompt: TypeError: ...") and a key of its own,
+    which the pipeline answers with an `error` extraction row instead of an engine call."""
+    try:
+        tasks = [plan.task(only)] if only else list(plan.tasks)
+    except FATAL:
+        raise
+    except Exception as exc:
+        return [_failed_request(plan, article_id, idx, str(only), exc)]
+    rows = []
+    for task in tasks:
+        try:
+            sentence_key = _digest(text)
+            prompt = build_prompt(task, plan.profiles[task.profile], text)
+            key = (_digest(plan.identity, task.name, prompt) if plan.dedup
+                   else _digest(plan.identity, task.name, article_id, idx))
+            rows.append((article_id, int(idx), task.name, key, sentence_key, prompt, None))
+        except FATAL:
+            raise
+        except Exception as exc:
+            rows.append(_failed_request(plan, article_id, idx, task.name, exc))
+    return rows
+
+
+def _failed_request(plan: ExtractionPlan, article_id: Any, idx: Any, task: str, exc: Exception) -> tuple[Any, ...]:
+    """A request row that carries its error; its key is its own, so deduplication never merges it."""
+    number = int(idx) if isinstance(idx, numbers.Integral) else None
+    return (article_id, number, task, _digest(plan.identity, "error", task, article_id, idx), None, None,
+            failure("prompt", exc))
 
 
 def task_sampling_params(plan: ExtractionPlan) -> dict[str, Any]:
@@ -201,10 +231,16 @@ def extraction_step(plan: ExtractionPlan) -> PandasStep:
             requests = pd.concat(list(prompts(iter([batch]))), ignore_index=True)
             if requests.empty:
                 continue
-            unique = requests.drop_duplicates("prompt_key")[list(GENERATION_INPUT_COLUMNS)]
-            generated = pd.concat(list(generations(iter([unique]))), ignore_index=True)
+            # Requests whose prompt could not be built carry their error instead of an engine answer.
+            failed = requests["error"].notna()
+            unique = requests[~failed].drop_duplicates("prompt_key")[list(GENERATION_INPUT_COLUMNS)]
+            unanswerable = requests.loc[failed, ["prompt_key", "error"]].assign(
+                raw_output=None, finish_reason=None, n_output_tokens=0)
+            generated = pd.concat([*(generations(iter([unique])) if len(unique) else []), unanswerable],
+                                  ignore_index=True)
             sentences = batch[["article_id", "sentence_idx", "text", "char_start"]]
-            joined = requests.merge(generated, on="prompt_key").merge(sentences, on=["article_id", "sentence_idx"])
+            joined = (requests.drop(columns="error").merge(generated, on="prompt_key")
+                      .merge(sentences, on=["article_id", "sentence_idx"]))
             yield from parse(iter([joined]))
 
     return run

@@ -13,8 +13,6 @@ crash redoes unfinished articles and the MERGE keys keep finished rows from doub
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib.metadata
 import json
 import logging
 import math
@@ -22,48 +20,20 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from giellm_batch import dedup, faults, locking, placement, records, schemas, tables
+from giellm_batch import dedup, faults, locking, placement, records, runs, schemas, tables
 from giellm_batch.config import JobConfig
 from giellm_batch.engine import EngineSpec
 from giellm_batch.extraction import parse_step
 from giellm_batch.inference import ExtractionPlan, generation_step, prompt_step
 from giellm_batch.progress import InferenceProgress
 from giellm_batch.reading import read_articles
+from giellm_batch.runs import RunSummary
 from giellm_batch.segmentation import PromptBudget, segmentation_step
 
 log = logging.getLogger("giellm_batch.pipeline")
 NO_SENTENCE = "no sentence with text after segmentation"
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    warehouse: str
-    pipeline_hash: str
-    articles_in: int = 0
-    articles_skipped: int = 0  # already done by this pipeline
-    articles_deferred: int = 0  # outside --since/--until/--limit; a later run picks them up
-    articles_processed: int = 0
-    articles_quarantined: int = 0
-    sentences: int = 0
-    prompts: int = 0
-    parse_ok: int = 0
-    parse_partial: int = 0
-    parse_invalid: int = 0
-    engine_errors: int = 0
-    engine_calls: int = 0  # distinct prompts sent to engines (after deduplication and the cache)
-    dedup_hits: int = 0  # prompts answered without an engine call
-    engines: int = 0  # engine instances (worker processes) that answered prompts
-    engine_seconds: float = 0.0  # summed over engines: time inside generate()
-    inference_seconds: float = 0.0  # wall time of the generation stage
-    prompts_per_second: float = 0.0  # engine_calls / inference_seconds
-    engines_json: str = "[]"  # per engine: id, GPUs assigned vs pinned, prompts, seconds, Spark tasks
-    wall_seconds: float = 0.0
-    status: str = "running"
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +68,7 @@ def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
 def provenance(config: JobConfig, run_id: str) -> dict[str, str]:
     return {"pipeline_hash": config.pipeline_hash(), "model_id": config.model_id,
             "model_revision": config.model.revision, "task_hash": config.task_hash(),
-            "decoding_hash": config.decoding_hash(), "package_version": _version(), "run_id": run_id}
+            "decoding_hash": config.decoding_hash(), "package_version": runs.package_version(), "run_id": run_id}
 
 
 def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) -> RunSummary:
@@ -114,13 +84,15 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
     stamp = provenance(config, run_id)
     log.warning("run %s: input %s (%s) -> %s, tasks %s, pipeline %s", run_id, config.input.path,
                 config.input.format, warehouse, ",".join(config.tasks), summary.pipeline_hash)
-    locked = False
+    lease: locking.Lease | None = None
     try:
-        locking.acquire(spark, warehouse, run_id)
-        locked = True
+        lease = locking.acquire(spark, warehouse, run_id, config.output.lock_stale_seconds)
         tables.ensure_all_tables(spark, warehouse)
+        if lease.taken_over:  # the dead run could not write its own row
+            runs.record_lost_run(spark, config, lease.taken_over, run_id)
+        _remove_other_staging(spark, warehouse, run_id)
         log.info("run %s: lock taken, tables ready", run_id)
-        _process(config, spark, options, fault, summary, staging, stamp)
+        _process(config, spark, options, fault, summary, staging, stamp, lease)
         summary.status = "succeeded"
     except Exception as exc:
         summary.status = "failed"
@@ -128,16 +100,17 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
         raise
     finally:
         summary.wall_seconds = round(time.monotonic() - clock, 3)
-        if locked:  # a run refused by the lock leaves no trace but its log line
-            _record_run(spark, config, summary, started_at)
-            _remove(spark, staging)
-            locking.release(spark, warehouse, run_id)
+        if lease is not None:  # a run refused by the lock leaves no trace but its log line
+            if not lease.lost:  # a run that lost its lock writes nothing more
+                runs.record_run(spark, config, summary, started_at)
+                _remove(spark, staging)
+            lease.release()
     log.warning("run %s %s in %.1fs: %s", run_id, summary.status, summary.wall_seconds, dataclasses.asdict(summary))
     return summary
 
 
 def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, summary: RunSummary,
-             staging: str, stamp: dict[str, str]) -> None:
+             staging: str, stamp: dict[str, str], lease: locking.Lease) -> None:
     from pyspark.sql import functions as F
 
     warehouse, run_id = config.output.warehouse, summary.run_id
@@ -156,6 +129,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
                 summary.articles_deferred, n_todo)
 
     if n_todo == 0:  # nothing new: only bad records may need (idempotent) quarantining
+        lease.check()
         summary.articles_quarantined = rejected.count()
         tables.write_rows(spark, warehouse, "quarantine", records.quarantine_rows(rejected, None, stamp),
                           n_rows=summary.articles_quarantined)
@@ -170,6 +144,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     log.info("run %s: inference done", run_id)
 
     faults.check("before_first_write", fault)
+    lease.check()
     # Writes go sentences first, articles last, each one commit: if an earlier attempt left rows of
     # these articles anywhere, `sentences` has them. One check decides append vs replace for all.
     leftovers = tables.has_rows_for(spark, warehouse, "sentences", todo, summary.pipeline_hash)
@@ -186,6 +161,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     done = todo.join(unsegmented.select("article_id"), "article_id", "left_anti")
     summary.articles_processed = done.count()
     # Last: an article counts as done only once all its results are in.
+    lease.check()
     tables.write_rows(spark, warehouse, "articles", records.article_rows(done, sentences, stamp),
                       replace_articles=todo, pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
                       n_rows=summary.articles_processed)
@@ -216,10 +192,13 @@ def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str) -
 def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, staging: str,
            stamp: dict[str, str], summary: RunSummary) -> Any:
     """prompts -> distinct engine calls on the GPU stage -> answers joined back -> parsed rows."""
+    from pyspark.sql import functions as F
+
     ex = config.execution
     requests = _stage(sentences.mapInPandas(prompt_step(plan), schema=schemas.PROMPT_REQUEST), staging, "requests")
     cache = dedup.read_cache(spark, config.output.warehouse) if ex.dedup else None
-    calls = dedup.engine_inputs(requests, cache)
+    # A request whose prompt could not be built (its `error` is set) is answered with that error.
+    calls = dedup.engine_inputs(requests.filter(F.col("error").isNull()), cache)
     summary.engine_calls = calls.count()
     # A multiple of the task slots: with 5 partitions on 2 engines, one engine idles through the
     # last partition (measured: 36 of 38 core-seconds of in-stage overhead in bench/throughput.py).
@@ -238,7 +217,8 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
             staging, "generations")
     _record_engines(generations, summary, progress.seconds)
     answers = dedup.answers(generations, dedup.cached_answers(cache, requests) if cache is not None else None)
-    joined = (requests.join(answers, "prompt_key")
+    answers = answers.unionByName(records.failed_prompt_answers(requests))
+    joined = (requests.drop("error").join(answers, "prompt_key")
               .join(sentences.select("article_id", "sentence_idx", "text", "char_start"),
                     ["article_id", "sentence_idx"]))
     extractions = _stage(
@@ -309,29 +289,18 @@ def _count_statuses(extractions: Any, summary: RunSummary) -> None:
     summary.engine_errors = counts.get("error", 0)
 
 
-def _record_run(spark: Any, config: JobConfig, summary: RunSummary, started_at: datetime) -> None:
-    config_hash = hashlib.sha256(Path(config.source).read_bytes()).hexdigest()[:16]
-    row = {
-        **{k: v for k, v in dataclasses.asdict(summary).items() if k != "warehouse"},
-        "started_at": started_at, "finished_at": datetime.now(UTC), "config_path": config.source,
-        "config_hash": config_hash, "model_id": config.model_id, "model_revision": config.model.revision,
-        "tasks": list(config.tasks), "input_path": config.input.path, "package_version": _version(),
-    }
-    try:
-        df = spark.createDataFrame([row], schema=schemas.TABLES["runs"].schema)
-        tables.append_rows(spark, config.output.warehouse, "runs", df)
-    except Exception:  # never mask the run's own error with a bookkeeping one
-        log.exception("could not record run %s", summary.run_id)
+def _remove_other_staging(spark: Any, warehouse: str, run_id: str) -> None:
+    """Staging folders of runs that died (this run holds the lock: no other run is live)."""
+    jvm = spark._jvm
+    root = jvm.org.apache.hadoop.fs.Path(f"{warehouse}/_staging")
+    fs = root.getFileSystem(spark._jsc.hadoopConfiguration())
+    if fs.exists(root):
+        for status in fs.listStatus(root):
+            if status.getPath().getName() != run_id:
+                fs.delete(status.getPath(), True)
 
 
 def _remove(spark: Any, path: str) -> None:
     jvm = spark._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     hadoop_path.getFileSystem(spark._jsc.hadoopConfiguration()).delete(hadoop_path, True)
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("giellm-batch")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"

@@ -1,12 +1,18 @@
 """Reading articles into one canonical shape, with per-record rejection instead of failure.
 
 Every input record becomes one row of `schemas.RAW_ARTICLE`. A record that cannot be used
-(undecodable bytes, bad JSON, missing id, empty body, duplicate id) keeps its row with a
-`reject_reason`; the job routes those rows to the quarantine table, so nothing is lost silently.
+(undecodable bytes, bad JSON, a field of the wrong type, missing id, empty body, duplicate id, an
+input file Spark listed but could not read) keeps its row with a `reject_reason`; the job routes
+those rows to the quarantine table, so nothing is lost silently. No record can fail the run: an
+unexpected exception while handling one record becomes that record's reason ("read: KeyError: ...").
 
-Livedoor directories and JSONL files are read as raw bytes (Spark's binaryFile source) and
-decoded strictly here, so a bad byte is caught and reported with its file and line instead of
-being replaced with U+FFFD on the way in.
+Records are: one file per Livedoor article; one non-blank line per JSONL file (a JSONL file
+without any non-blank line is one rejected record); one row of a Parquet/Delta table.
+
+Livedoor directories and JSONL files are read as raw bytes (Spark's binaryFile source, see
+input_files.py for what it skips and how those files are still accounted for) and decoded
+strictly here, so a bad byte is caught and reported with its file and line instead of being
+replaced with U+FFFD on the way in.
 """
 
 from __future__ import annotations
@@ -18,14 +24,16 @@ from typing import Any
 
 import pandas as pd
 
-from giellm_batch import schemas
+from giellm_batch import input_files, schemas
 from giellm_batch.config import InputSettings
+from giellm_batch.failures import FATAL, failure, storable_text
 
 RawRow = dict[str, Any]
 _PAYLOAD_CHARS = 2000  # how much of a rejected record the quarantine keeps
+_TEXT_FIELDS = ("article_id", "url", "title", "published_at", "category", "body")
 
 
-def _row(record_key: str, source: str, **values: Any) -> RawRow:
+def _row(record_key: str | None, source: str | None, **values: Any) -> RawRow:
     row: RawRow = {name: None for name in schemas.RAW_ARTICLE.fieldNames()}
     row.update(record_key=record_key, source=source, **values)
     return row
@@ -33,6 +41,42 @@ def _row(record_key: str, source: str, **values: Any) -> RawRow:
 
 def _reject(record_key: str, source: str, reason: str, payload: str, **values: Any) -> RawRow:
     return _row(record_key, source, reject_reason=reason, payload=payload[:_PAYLOAD_CHARS], **values)
+
+
+def _preview(content: bytes) -> str:
+    return content[:_PAYLOAD_CHARS].decode("utf-8", "replace")
+
+
+def _storable(row: RawRow) -> RawRow:
+    """Every RAW_ARTICLE column as a string Arrow can store, or None.
+
+    A rejected record may carry a wrong-typed value (JSON `"body": 123`) or a lone surrogate
+    (JSON `"\\ud800"`); either would fail the whole Spark task when the row is written, so they
+    are dropped or escaped here (the payload keeps the original)."""
+    return {name: storable_text(value) if isinstance(value, str) else None
+            for name, value in ((n, row.get(n)) for n in schemas.RAW_ARTICLE.fieldNames())}
+
+
+def field_problem(fields: dict[str, Any], integer_ok: frozenset[str] = frozenset()) -> str | None:
+    """Why these text fields cannot be used as they are, or None.
+
+    Only strings (or absent/null) are text: a number, list, object or boolean where text is
+    expected is rejected rather than turned into article text by str(). `integer_ok` names fields
+    where an integer is acceptable (the id: integer ids are common in exports, and their decimal
+    text identifies the record just as well; bools, floats, lists and objects are not ids)."""
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            if name in integer_ok and isinstance(value, int) and not isinstance(value, bool):
+                continue
+            expected = "a string or an integer" if name in integer_ok else "a string"
+            return f"field '{name}' must be {expected}, got {type(value).__name__}"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"field '{name}' is not valid Unicode: lone surrogate at character {exc.start}"
+    return None
 
 
 def _strict_decode(content: bytes) -> tuple[str | None, str | None]:
@@ -43,94 +87,162 @@ def _strict_decode(content: bytes) -> tuple[str | None, str | None]:
         return None, f"undecodable bytes: not UTF-8 at byte {exc.start} (line {line})"
 
 
+def livedoor_names(path: str) -> dict[str, str | None]:
+    """article_id (file name without .txt) and category (parent folder) of a Livedoor file."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    category = path.rstrip("/").rsplit("/", 2)[-2] if path.count("/") >= 2 else None
+    return {"article_id": name[:-4] if name.endswith(".txt") else name, "category": category}
+
+
 def decode_livedoor_file(path: str, content: bytes) -> RawRow:
     """One Livedoor article file: line 1 URL, line 2 date, line 3 title, lines 4+ body."""
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    article_id = name[:-4] if name.endswith(".txt") else name
-    category = path.rstrip("/").rsplit("/", 2)[-2] if path.count("/") >= 2 else None
+    names = livedoor_names(path)
     text, error = _strict_decode(content)
     if text is None:
-        return _reject(path, path, error or "undecodable", content[:_PAYLOAD_CHARS].decode("utf-8", "replace"),
-                       article_id=article_id, category=category)
+        return _reject(path, path, error or "undecodable", _preview(content), **names)
     lines = text.replace("\r\n", "\n").split("\n")
     if len(lines) < 4:
         return _reject(path, path, f"not a Livedoor article: {len(lines)} lines, need URL, date, title, body",
-                       text, article_id=article_id, category=category)
-    return _row(path, path, article_id=article_id, url=lines[0].strip(), published_at=lines[1].strip(),
-                title=lines[2].strip(), body="\n".join(lines[3:]).strip(), category=category)
+                       text, **names)
+    return _row(path, path, article_id=names["article_id"], url=lines[0].strip(), published_at=lines[1].strip(),
+                title=lines[2].strip(), body="\n".join(lines[3:]).strip(), category=names["category"])
 
 
 def decode_jsonl_file(path: str, content: bytes, columns: dict[str, str]) -> Iterator[RawRow]:
-    """One JSON object per line; a bad line is rejected with its line number."""
+    """One JSON object per non-blank line; a bad line is rejected with its line number."""
     for number, raw_line in enumerate(content.split(b"\n"), start=1):
         if not raw_line.strip():
             continue
         key = f"{path}:{number}"
-        text, error = _strict_decode(raw_line)
-        if text is None:
-            yield _reject(key, key, (error or "undecodable").replace("(line 1)", f"(line {number})"),
-                          raw_line.decode("utf-8", "replace"))
-            continue
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield _reject(key, key, f"invalid JSON on line {number}: {exc.msg}", text)
-            continue
-        if not isinstance(record, dict):
-            yield _reject(key, key, f"line {number} is not a JSON object", text)
-            continue
-        yield _row(key, key, **mapped_fields(record, columns))
+            row = _jsonl_line(key, number, raw_line, columns)
+        except FATAL:
+            raise
+        except Exception as exc:  # one line's surprise must not lose the file's other lines
+            row = _reject(key, key, failure("read", exc), _preview(raw_line))
+        yield row
+
+
+def _jsonl_line(key: str, number: int, raw_line: bytes, columns: dict[str, str]) -> RawRow:
+    text, error = _strict_decode(raw_line)
+    if text is None:
+        return _reject(key, key, (error or "undecodable").replace("(line 1)", f"(line {number})"),
+                       _preview(raw_line))
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _reject(key, key, f"invalid JSON on line {number}: {exc.msg}", text)
+    except RecursionError:  # json recurses per nesting level: [[[[...]]]] a few thousand deep
+        return _reject(key, key, f"invalid JSON on line {number}: nested too deeply", text)
+    except ValueError as exc:  # e.g. an integer literal longer than Python's 4300-digit limit
+        return _reject(key, key, f"invalid JSON on line {number}: {exc}", text)
+    if not isinstance(record, dict):
+        return _reject(key, key, f"line {number} is not a JSON object", text)
+    problem = field_problem({column: record.get(column) for column in columns.values()},
+                            integer_ok=frozenset({columns["article_id"]}))
+    fields = mapped_fields(record, columns)
+    if problem:
+        return _reject(key, key, problem, text, **fields)  # _storable drops the wrong-typed values
+    return _row(key, key, **fields)
 
 
 def mapped_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
-    """Canonical field -> value, using the configured input column names."""
-    out: dict[str, Any] = {}
-    for canonical, column in columns.items():
-        value = record.get(column)
-        out[canonical] = None if value is None else str(value)
+    """Canonical field -> value, using the configured input column names. Values are not coerced
+    (see `field_problem`), except an integer id, which becomes its decimal text."""
+    out: dict[str, Any] = {canonical: record.get(column) for canonical, column in columns.items()}
+    article_id = out.get("article_id")
+    if isinstance(article_id, int) and not isinstance(article_id, bool):
+        out["article_id"] = str(article_id)
     return out
 
 
 def validate_row(row: RawRow) -> RawRow:
     """Reject rows that decoded but cannot be processed; fill content_hash for the rest."""
-    if row.get("reject_reason"):
-        return row
-    body = row.get("body")
-    payload = json.dumps({k: row.get(k) for k in ("article_id", "title", "body")}, ensure_ascii=False)
-    if not (row.get("article_id") or "").strip():
-        row.update(reject_reason="missing article id", payload=payload[:_PAYLOAD_CHARS])
-    elif body is None or not body.strip():
-        row.update(reject_reason="empty or missing body", payload=payload[:_PAYLOAD_CHARS])
-    elif "\ufffd" in body or "\ufffd" in (row.get("title") or ""):
-        row.update(reject_reason="undecodable bytes: U+FFFD replacement characters in the text",
-                   payload=payload[:_PAYLOAD_CHARS])
-    else:
-        row["article_id"] = row["article_id"].strip()
-        digest = hashlib.sha256("\x1f".join(str(row.get(k) or "") for k in ("title", "body")).encode())
-        row["content_hash"] = digest.hexdigest()[:16]
-    return row
+    row = {**dict.fromkeys(schemas.RAW_ARTICLE.fieldNames()), **row}  # a copy, with every column
+    prior = row["reject_reason"]
+    if prior is not None and prior != "":  # rejected upstream; a reason must read as one
+        kept = prior if isinstance(prior, str) and prior.strip() else f"rejected: {prior!r}"
+        return _storable({**row, "reject_reason": kept, "content_hash": None})
+    reason = _rejection(row)
+    if reason:
+        payload = json.dumps({k: row[k] for k in ("article_id", "title", "body")}, ensure_ascii=False, default=repr)
+        return _storable({**row, "reject_reason": reason, "payload": payload[:_PAYLOAD_CHARS], "content_hash": None})
+    digest = hashlib.sha256("\x1f".join(row[k] or "" for k in ("title", "body")).encode())
+    return _storable({**row, "article_id": row["article_id"].strip(), "reject_reason": None,
+                      "content_hash": digest.hexdigest()[:16]})
 
 
-def _frame(rows: list[RawRow]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=schemas.RAW_ARTICLE.fieldNames())
+def _rejection(row: RawRow) -> str | None:
+    problem = field_problem({k: row[k] for k in _TEXT_FIELDS})
+    if problem:
+        return problem
+    if not (row["article_id"] or "").strip():
+        return "missing article id"
+    body = row["body"]
+    if body is None or not body.strip():
+        return "empty or missing body"
+    if "\ufffd" in body or "\ufffd" in (row["title"] or ""):
+        return "undecodable bytes: U+FFFD replacement characters in the text"
+    return None
+
+
+def checked(row: RawRow) -> RawRow:
+    """validate_row, with an unexpected exception turned into this record's reject reason."""
+    try:
+        return validate_row(row)
+    except FATAL:
+        raise
+    except Exception as exc:
+        return _storable({**row, "reject_reason": failure("validation", exc),
+                          "payload": storable_text(repr(row)[:_PAYLOAD_CHARS])})
+
+
+def decode_file(fmt: str, path: str, content: bytes, columns: dict[str, str]) -> list[RawRow]:
+    """Every record of one input file, validated; at least one row (a file is never lost)."""
+    try:
+        if fmt == "livedoor":
+            rows = [decode_livedoor_file(path, content)]
+        else:
+            rows = list(decode_jsonl_file(path, content, columns))
+            if not rows:
+                reason = "empty file" if not content else "no JSON lines: the file holds only whitespace"
+                rows = [_reject(path, path, reason, _preview(content))]
+        return [checked(r) for r in rows]
+    except FATAL:
+        raise
+    except Exception as exc:
+        names = livedoor_names(path) if fmt == "livedoor" else {}
+        return [_storable(_reject(path, path, failure("read", exc), _preview(content), **names))]
+
+
+def _frame(rows: list[RawRow], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=[*schemas.RAW_ARTICLE.fieldNames(), *extra])
 
 
 def file_decoder(settings: InputSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """mapInPandas function: binaryFile rows (path, content) -> validated RAW_ARTICLE rows."""
+    """mapInPandas function: binaryFile rows (path, content, file_uri) -> validated input_files.DECODED rows."""
     fmt = settings.format
     columns = _column_map(settings)
 
     def decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows: list[RawRow] = []
-            for path, content in zip(batch["path"], batch["content"], strict=True):
-                if fmt == "livedoor":
-                    rows.append(validate_row(decode_livedoor_file(path, bytes(content))))
-                else:
-                    rows.extend(validate_row(r) for r in decode_jsonl_file(path, bytes(content), columns))
-            yield _frame(rows)
+            for path, content, uri in zip(batch["path"], batch["content"], batch[input_files.FILE_URI], strict=True):
+                data = bytes(content) if content is not None else b""
+                rows.extend({**r, input_files.FILE_URI: uri} for r in decode_file(fmt, path, data, columns))
+            yield _frame(rows, (input_files.FILE_URI,))
 
     return decode
+
+
+def unread_file_row(fmt: str) -> Callable[[str, str], RawRow]:
+    """The rejected record standing for an input file Spark listed but did not read."""
+
+    def row(path: str, reason: str) -> RawRow:
+        names = livedoor_names(path) if fmt == "livedoor" else {}
+        return _storable(_reject(path, path, reason, "", **names))
+
+    return row
 
 
 def table_validator() -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
@@ -138,10 +250,21 @@ def table_validator() -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFram
 
     def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            records = batch.to_dict("records")
-            yield _frame([validate_row({str(k): (None if pd.isna(v) else v) for k, v in r.items()}) for r in records])
+            yield _frame([_table_record(r) for r in batch.to_dict("records")])
 
     return validate
+
+
+def _table_record(record: dict[Any, Any]) -> RawRow:
+    try:
+        return checked({str(k): (None if v is None or (isinstance(v, float) and pd.isna(v)) else v)
+                        for k, v in record.items()})
+    except FATAL:
+        raise
+    except Exception as exc:
+        key = record.get("record_key")
+        return _storable(_row(key, key, reject_reason=failure("validation", exc),
+                              payload=storable_text(repr(record)[:_PAYLOAD_CHARS])))
 
 
 def _column_map(settings: InputSettings) -> dict[str, str]:
@@ -150,26 +273,56 @@ def _column_map(settings: InputSettings) -> dict[str, str]:
             "published_at": cols.published_at, "category": cols.category}
 
 
-def read_articles(spark: Any, settings: InputSettings) -> Any:
-    """Spark DataFrame of RAW_ARTICLE rows (accepted and rejected) for the configured input."""
-    from pyspark.sql import functions as F
+def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | None = None) -> Any:
+    """Spark DataFrame of RAW_ARTICLE rows (accepted and rejected) for the configured input.
 
+    Livedoor/JSONL: one row per record of every file Spark lists (see input_files.py), files
+    larger than `max_file_bytes` (default input_files.MAX_FILE_BYTES) rejected unread."""
     if settings.format in ("livedoor", "jsonl"):
-        glob = "*.txt" if settings.format == "livedoor" else "*.json*"
-        files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-                 .option("pathGlobFilter", glob).load(settings.path).select("path", "content"))
-        if settings.format == "livedoor":  # each category folder carries a LICENSE.txt, not an article
-            files = files.filter(~F.col("path").endswith("/LICENSE.txt"))
-        return files.mapInPandas(file_decoder(settings), schema=schemas.RAW_ARTICLE)
+        limit = max_file_bytes or int(getattr(settings, "max_file_bytes", 0) or input_files.MAX_FILE_BYTES)
+        return input_files.read_files(
+            spark, settings.path, input_files.FileRules.for_format(settings.format, limit),
+            file_decoder(settings), unread_file_row(settings.format))
+    return _read_table(spark, settings)
+
+
+def _read_table(spark: Any, settings: InputSettings) -> Any:
+    from pyspark.sql import functions as F
 
     reader = spark.read.format("delta") if settings.format == "delta" else spark.read
     table = reader.load(settings.path) if settings.format == "delta" else reader.parquet(settings.path)
-    selected = []
+    selected, problems = [], []
     for canonical, column in _column_map(settings).items():
-        value = F.col(f"`{column}`").cast("string") if column in table.columns else F.lit(None).cast("string")
+        value, problem = _typed_text_column(table, canonical, column)
         selected.append(value.alias(canonical))
-    key = F.concat_ws(":", F.lit(settings.path), F.coalesce(F.col("article_id"), F.sha2(F.to_json(F.struct("*")), 256)))
-    shaped = table.select(*selected).withColumn("record_key", key).withColumn("source", F.lit(settings.path))
-    for name in ("content_hash", "reject_reason", "payload"):
-        shaped = shaped.withColumn(name, F.lit(None).cast("string"))
+        if problem is not None:
+            problems.append(problem)
+    raw = F.to_json(F.struct(*[F.col(f"`{c}`") for c in _column_map(settings).values() if c in table.columns]))
+    # A record without id is keyed by its content (the canonical columns, as before type checks existed).
+    content = F.to_json(F.struct(*_column_map(settings)))
+    key = F.concat_ws(":", F.lit(settings.path), F.coalesce(F.col("article_id"), F.sha2(content, 256)))
+    reason = F.coalesce(*problems, F.lit(None).cast("string")) if problems else F.lit(None).cast("string")
+    payload = F.substring(raw, 1, _PAYLOAD_CHARS)
+    shaped = (table.select(*selected, reason.alias("reject_reason"), payload.alias("payload"))
+              .withColumn("record_key", key).withColumn("source", F.lit(settings.path))
+              .withColumn("content_hash", F.lit(None).cast("string"))
+              .withColumn("payload", F.when(F.col("reject_reason").isNotNull(), F.col("payload"))))
     return shaped.select(*schemas.RAW_ARTICLE.fieldNames()).mapInPandas(table_validator(), schema=schemas.RAW_ARTICLE)
+
+
+def _typed_text_column(table: Any, canonical: str, column: str) -> tuple[Any, Any]:
+    """(value as string, reject reason or None) for one input column, by its Spark type: as for
+    JSONL, only string columns are text (and integer ids); others are rejected where non-null,
+    never cast into article text."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegralType, StringType
+
+    if column not in table.columns:
+        return F.lit(None).cast("string"), None
+    col = F.col(f"`{column}`")
+    dtype = table.schema[column].dataType
+    if isinstance(dtype, StringType) or (canonical == "article_id" and isinstance(dtype, IntegralType)):
+        return col.cast("string"), None
+    expected = "a string or an integer" if canonical == "article_id" else "a string"
+    reason = F.when(col.isNotNull(), F.lit(f"field '{column}' must be {expected}, got {dtype.simpleString()}"))
+    return F.lit(None).cast("string"), reason

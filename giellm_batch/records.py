@@ -55,6 +55,16 @@ def quarantine_rows(rejected: Any, unsegmented: Any | None, stamp: dict[str, str
     return _with_stamp(rows.withColumn("quarantined_at", F.current_timestamp()), stamp)
 
 
+def failed_prompt_answers(requests: Any) -> Any:
+    """Answers (shaped like dedup.answers) for requests whose prompt could not be built: the
+    parse step turns each into an `error` extraction row, so the article still completes."""
+    from pyspark.sql import functions as F
+
+    return requests.filter(F.col("error").isNotNull()).select(
+        "prompt_key", F.lit(None).cast("string").alias("raw_output"), F.lit(None).cast("string").alias("finish_reason"),
+        F.lit(0).cast("int").alias("n_output_tokens"), "error")
+
+
 def article_rows(done: Any, sentences: Any, stamp: dict[str, str]) -> Any:
     from pyspark.sql import functions as F
 

@@ -48,9 +48,12 @@ SEGMENTED = StructType([*SENTENCE.fields, StructField("reject_reason", S, True)]
 
 # One prompt to answer: a sentence x task (prompt step output). `prompt_key` identifies the engine
 # call: equal keys get one engine call (deduplication); `sentence_key` keeps a sentence's prompts
-# next to each other so the engine's prefix cache shares the sentence across tasks.
+# next to each other so the engine's prefix cache shares the sentence across tasks. `error` is set
+# (and `prompt` null) when the prompt could not be built: that request gets an `error` extraction
+# row without an engine call.
 PROMPT_REQUEST = _schema(
     ("article_id", S), ("sentence_idx", INT), ("task", S), ("prompt_key", S), ("sentence_key", S), ("prompt", S),
+    ("error", S),
 )
 
 # The generation step's output: one row per distinct prompt sent to an engine, with the engine's

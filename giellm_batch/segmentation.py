@@ -9,6 +9,9 @@ Rules, in order of precedence:
 - a sentence whose prompt would not fit the model context (`PromptBudget`) is split again at the
   morpheme boundary nearest its middle (a 、 if one is near) until every prompt fits; a single
   morpheme that still does not fit makes the article a quarantine case. Nothing is truncated.
+
+Any other exception while segmenting one article also makes that article a quarantine case
+(stage segmentation, reason "segmentation: <type>: <message>"), never a failed run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from giellm_batch.failures import FATAL, failure
 
 _TERMINATORS = set("。！？!?")
 _OPENERS = {"「": "」", "『": "』", "（": "）", "(": ")", "“": "”", "【": "】", "《": "》"}
@@ -43,11 +48,16 @@ class Segmenter:
         self.max_chars = max_sentence_chars
         self.min_chars = min_sentence_chars
 
+    def _tag(self, text: str) -> Any:
+        # MeCab reads C strings: it stops at the first NUL, and everything after it would get no
+        # morphemes (found by bench/fuzz.py). A space keeps the length, so offsets still hold.
+        return self._tagger(text.replace("\x00", " "))
+
     def morphemes(self, text: str) -> list[tuple[int, int, str, str]]:
         """(start, end, surface, pos1) for each morpheme, offsets into `text`."""
         out: list[tuple[int, int, str, str]] = []
         pos = 0
-        for word in self._tagger(text):
+        for word in self._tag(text):
             start = text.find(word.surface, pos)
             if start < 0:  # MeCab normalised something; fall back to contiguous offsets
                 start = pos
@@ -61,13 +71,15 @@ class Segmenter:
         the model": such a sentence is split further; raises TooLongForModel if it cannot be."""
         sentences: list[Sentence] = []
         for start, end in _rule_spans(body):
+            if end - start < self.min_chars or not _has_text(body[start:end]):
+                continue
             for s, e in self._limit_length(body, start, end):
-                text = body[s:e]
-                if len(text) < self.min_chars or not any(ch.isalnum() for ch in text):
-                    continue
                 for fs, fe in self._fit(body, s, e, overflow) if overflow else [(s, e)]:
                     piece = body[fs:fe]
-                    sentences.append(Sentence(len(sentences), piece, fs, fe, len(self._tagger(piece))))
+                    # A split keeps every piece with text, however short (dropping it would lose
+                    # text), and drops pieces of punctuation or control characters only.
+                    if _has_text(piece):
+                        sentences.append(Sentence(len(sentences), piece, fs, fe, len(self._tag(piece))))
         return sentences
 
     def _fit(self, body: str, start: int, end: int, overflow: Callable[[str], int]) -> list[tuple[int, int]]:
@@ -108,6 +120,10 @@ class Segmenter:
         if piece_start < end - start:
             pieces.append((start + piece_start, end))
         return [(s, e) for s, e in (_strip(body, s, e) for s, e in pieces) if e > s]
+
+
+def _has_text(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
 
 
 def _strip(body: str, start: int, end: int) -> tuple[int, int]:
@@ -190,7 +206,9 @@ _SEGMENTERS: dict[tuple[int, int], Segmenter] = {}
 _COUNTERS: dict[PromptBudget, Callable[[str], int]] = {}
 
 
-def _worker_segmenter(max_sentence_chars: int, min_sentence_chars: int) -> Segmenter:
+def worker_segmenter(max_sentence_chars: int = 300, min_sentence_chars: int = 2) -> Segmenter:
+    """This worker's Segmenter for these settings, built once: a fugashi Tagger is never freed
+    (measured: each new one keeps ~6 MB for good), so building one per partition or call leaks."""
     key = (max_sentence_chars, min_sentence_chars)
     return _SEGMENTERS.get(key) or _SEGMENTERS.setdefault(key, Segmenter(*key))
 
@@ -199,27 +217,40 @@ def _worker_overflow(budget: PromptBudget) -> Callable[[str], int]:
     return _COUNTERS.get(budget) or _COUNTERS.setdefault(budget, budget.counter())
 
 
-def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: PromptBudget | None = None) -> Any:
-    """mapInPandas function: article rows (article_id, body) -> schemas.SEGMENTED rows.
+SEGMENTED_COLUMNS = ("article_id", "sentence_idx", "text", "char_start", "char_end", "n_morphemes", "reject_reason")
 
-    An article whose text cannot be made to fit the model yields one row with `reject_reason`.
-    """
+
+def segment_article(segmenter: Segmenter, overflow: Callable[[str], int] | None, article_id: Any,
+                    body: Any) -> list[tuple[Any, ...]]:
+    """SEGMENTED rows of one article: its sentences, or one row (sentence_idx -1) with the reason it
+    has none that fit the model. Never raises for the article's sake: an unexpected exception
+    becomes the reject reason ("segmentation: ValueError: ..."), so the article is quarantined
+    whole (never half-segmented) and the run goes on."""
+    try:
+        return [(article_id, s.index, s.text, s.char_start, s.char_end, s.n_morphemes, None)
+                for s in segmenter.split(body, overflow)]
+    except FATAL:
+        raise
+    except TooLongForModel as exc:
+        reason = str(exc)
+    except Exception as exc:
+        reason = failure("segmentation", exc)
+    return [(article_id, -1, None, None, None, None, reason)]
+
+
+def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: PromptBudget | None = None) -> Any:
+    """mapInPandas function: article rows (article_id, body) -> schemas.SEGMENTED rows (`segment_article`)."""
 
     def run(batches: Any) -> Any:
         import pandas as pd
 
-        segmenter = _worker_segmenter(max_sentence_chars, min_sentence_chars)
+        segmenter = worker_segmenter(max_sentence_chars, min_sentence_chars)
         overflow = _worker_overflow(budget) if budget is not None else None
-        columns = ["article_id", "sentence_idx", "text", "char_start", "char_end", "n_morphemes", "reject_reason"]
         for batch in batches:
             rows: list[tuple[Any, ...]] = []
             for article_id, body in zip(batch["article_id"], batch["body"], strict=True):
-                try:
-                    rows.extend((article_id, s.index, s.text, s.char_start, s.char_end, s.n_morphemes, None)
-                                for s in segmenter.split(body, overflow))
-                except TooLongForModel as exc:
-                    rows.append((article_id, -1, None, None, None, None, str(exc)))
-            yield pd.DataFrame(rows, columns=columns)
+                rows.extend(segment_article(segmenter, overflow, article_id, body))
+            yield pd.DataFrame(rows, columns=list(SEGMENTED_COLUMNS))
 
     return run
 

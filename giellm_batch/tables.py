@@ -8,12 +8,14 @@ duplicated (see `upsert`).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
 from giellm_batch.schemas import TABLES, TableSpec
 
 log = logging.getLogger("giellm_batch.tables")
+_COMMIT = re.compile(r"\d{20}\.json")
 
 
 def table_path(warehouse: str, name: str) -> str:
@@ -40,9 +42,74 @@ def ensure_table(spark: Any, warehouse: str, spec: TableSpec) -> None:
 
 
 def ensure_all_tables(spark: Any, warehouse: str) -> None:
+    """Create every missing table; first set aside any a killed run left half-created."""
     for spec in TABLES.values():
+        set_aside_unborn_table(spark, warehouse, spec.name)
         if not table_exists(spark, warehouse, spec.name):
             ensure_table(spark, warehouse, spec)
+
+
+def _log_state(fs: Any, log_dir: Any) -> tuple[bool, Any]:
+    """(the log proves a table was born, the version-0 commit file to check when it does not).
+
+    Born: a commit after version 0 or a checkpoint (old commits may have been cleaned up since).
+    """
+    if not fs.exists(log_dir):
+        return False, None
+    first = None
+    for status in fs.listStatus(log_dir):
+        name = status.getPath().getName()
+        if _COMMIT.fullmatch(name) and status.getLen() > 0:
+            if int(name[:20]) > 0:
+                return True, None
+            first = status
+        elif ".checkpoint" in name or name == "_last_checkpoint":
+            return True, None
+    return False, first
+
+
+def _first_commit_readable(fs: Any, status: Any) -> bool:
+    import json
+
+    stream = fs.open(status.getPath())
+    try:
+        data = bytearray()
+        while (b := stream.read()) != -1:
+            data.append(b)
+    finally:
+        stream.close()
+    try:
+        lines = [json.loads(line) for line in bytes(data).decode("utf-8").splitlines() if line.strip()]
+    except ValueError:
+        return False
+    return any("metaData" in action for action in lines)
+
+
+def set_aside_unborn_table(spark: Any, warehouse: str, name: str) -> bool:
+    """Move a table folder that holds no committed version to `<warehouse>/_trash/`.
+
+    Why: a run killed while creating a table leaves a folder that is neither empty nor a Delta
+    table (an empty `_delta_log`, a temp commit file, on stores without atomic rename a torn
+    first commit). Delta refuses to create a table there and every later run would fail until
+    someone deleted it. Such a folder holds no data any reader could see (no commit names a
+    file), so it is set aside (not deleted: nothing is lost if the guess was wrong) and the
+    table is created afresh. Callers hold the warehouse lock. Returns whether it moved one.
+    """
+    jvm = spark._jvm
+    path = jvm.org.apache.hadoop.fs.Path(table_path(warehouse, name))
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    if not fs.exists(path) or not fs.listStatus(path):
+        return False  # nothing there, or an empty folder Delta creates into
+    born, first = _log_state(fs, jvm.org.apache.hadoop.fs.Path(path, "_delta_log"))
+    if born or (first is not None and _first_commit_readable(fs, first)):
+        return False
+    trash = jvm.org.apache.hadoop.fs.Path(f"{warehouse.rstrip('/')}/_trash/{name}-{time.strftime('%Y%m%dT%H%M%S')}")
+    fs.mkdirs(trash.getParent())
+    if not fs.rename(path, trash):
+        raise RuntimeError(f"table folder {path} holds no committed Delta version and could not be moved to "
+                           f"{trash}; move or delete it, then rerun")
+    log.warning("table %s: folder held no committed version (a run died creating it); moved to %s", name, trash)
+    return True
 
 
 def conform(df: Any, spec: TableSpec) -> Any:

@@ -84,7 +84,8 @@ def test_set_flag_overrides_one_value_and_is_validated(tiny_model):
     parser = argparse.ArgumentParser()
     add_run_arguments(parser)
     smoke = ["--config", str(CONFIG)]  # the default config names the trained model, which tests do not build
-    config = config_from_args(parser.parse_args([*smoke, "--set", "execution.dedup=false", "--set", "engine.batch_size=64"]))
+    config = config_from_args(parser.parse_args([*smoke, "--set", "execution.dedup=false",
+                                                 "--set", "engine.batch_size=64"]))
     assert (config.execution.dedup, config.engine.batch_size) == (False, 64)
     with pytest.raises(ConfigError, match="expected true/false"):
         config_from_args(parser.parse_args([*smoke, "--set", "execution.dedup=maybe"]))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from giellm_batch import job, locking
+from giellm_batch import job
 from giellm_batch.faults import FAULT_ENV, InjectedFault
 from giellm_batch.schemas import TABLES
 from tests.conftest import ARTICLES, CONFIG, argv, articles_dir, contents, table
@@ -82,20 +82,6 @@ def test_two_runs_at_once_never_duplicate(spark, tmp_path):
     assert len(runs) == codes.count(0) and {r["status"] for r in runs} == {"succeeded"}
     assert table(spark, warehouse, "articles").count() == 2
     assert_no_duplicate_keys(spark, warehouse)
-
-
-def test_lock_refuses_a_second_holder_and_names_the_first(spark, tmp_path):
-    warehouse = str(tmp_path / "wh")
-    locking.acquire(spark, warehouse, "run-a")
-    with pytest.raises(locking.WarehouseLocked, match="locked by run run-a"):
-        locking.acquire(spark, warehouse, "run-b")
-    locking.release(spark, warehouse, "run-b")  # not the holder: no effect
-    with pytest.raises(locking.WarehouseLocked):
-        locking.acquire(spark, warehouse, "run-b")
-    locking.acquire(spark, warehouse, "run-c", stale_after_hours=0)  # a stale lock is taken over
-    locking.release(spark, warehouse, "run-c")
-    locking.acquire(spark, warehouse, "run-d")
-    locking.release(spark, warehouse)
 
 
 def test_reprocess_replaces_current_version_and_keeps_other_versions(spark, tmp_path, clean_run):

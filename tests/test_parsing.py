@@ -102,3 +102,16 @@ def test_parser_handles_huge_input(registry):
     raw = "‹社会>固有表現抽出" + ":人名;山田" * 5000
     result = parse_output(raw, task, giellm)
     assert result.status == "partial" and len(result.items) == 400
+
+
+@settings(max_examples=200, deadline=None)
+@given(sentence=st.text(min_size=1, max_size=60), raw=st.one_of(
+    st.text(max_size=200), st.text(alphabet="‹<>＜＞:;：；無い社会人名地名「」 東京山田\n", max_size=120)))
+def test_any_output_for_any_sentence_parses_and_grounds_inside_the_sentence(sentence, raw):
+    from bench import fuzz_targets as ft
+
+    # parse -> grounding for every task, through the parse step; see bench/fuzz_targets.py
+    clean = sentence.encode("utf-8", "replace").decode("utf-8")
+    ft.check_output(clean, raw)
+    ft.check_output(clean, ft.rendered_output("scnm_ner", clean, raw))
+    ft.check_output(clean, ft.rendered_output("tcree_ee", clean, raw))

@@ -1,6 +1,11 @@
 import json
 
-from giellm_batch.reading import decode_jsonl_file, decode_livedoor_file, validate_row
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.fuzz_targets import check_jsonl, check_livedoor, check_raw_row
+from giellm_batch.reading import checked, decode_file, decode_jsonl_file, decode_livedoor_file, validate_row
 from tests.conftest import SAMPLE
 
 COLUMNS = {"article_id": "id", "body": "body", "title": "title", "url": "url",
@@ -51,3 +56,97 @@ def test_sample_articles_all_decode():
     for path in files:
         row = validate_row(decode_livedoor_file(str(path), path.read_bytes()))
         assert row["reject_reason"] is None, (path, row["reject_reason"])
+
+
+# --- no record can fail a run: wrong types, odd JSON, arbitrary bytes -------------------------
+
+def jsonl_rows(*lines: bytes):
+    return list(decode_file("jsonl", "/in/a.jsonl", b"\n".join(lines), COLUMNS))
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (b'{"id": "a", "body": 123}', "field 'body' must be a string, got int"),
+    (b'{"id": "a", "body": "x", "title": ["a"]}', "field 'title' must be a string, got list"),
+    (b'{"id": {"x": 1}, "body": "x"}', "field 'id' must be a string or an integer, got dict"),
+    (b'{"id": true, "body": "x"}', "field 'id' must be a string or an integer, got bool"),
+    (b'{"id": 1.5, "body": "x"}', "field 'id' must be a string or an integer, got float"),
+    (b'{"id": "a", "body": "x", "published_at": 20250101}', "field 'published_at' must be a string, got int"),
+    (b'{"id": "a", "body": "ok\\ud800"}', "field 'body' is not valid Unicode: lone surrogate at character 2"),
+    (b"[" * 100_000, "invalid JSON on line 1: nested too deeply"),
+    (b'{"id": "a", "body": ' + b"7" * 5000 + b"}", "invalid JSON on line 1: Exceeds the limit"),
+])
+def test_wrong_typed_or_odd_json_is_rejected_with_a_reason_not_stringified(line, reason):
+    (row,) = jsonl_rows(line)
+    assert row["reject_reason"].startswith(reason)
+    assert row["body"] is None or isinstance(row["body"], str)  # never 123 or "123"
+    row["payload"].encode("utf-8")  # storable, even when the input held a lone surrogate
+
+
+def test_an_integer_id_is_its_decimal_text_and_other_columns_keep_their_configured_names():
+    (row,) = jsonl_rows(b'{"id": 42, "body": "\xe6\x9c\xac\xe6\x96\x87"}')
+    assert (row["article_id"], row["body"], row["reject_reason"]) == ("42", "本文", None)
+    columns = {**COLUMNS, "body": "text"}
+    (row,) = decode_file("jsonl", "/in/a.jsonl", b'{"id": "a", "text": 1}', columns)
+    assert row["reject_reason"] == "field 'text' must be a string, got int"
+
+
+def test_a_jsonl_file_without_records_is_one_rejected_record():
+    assert [r["reject_reason"] for r in decode_file("jsonl", "/in/e.jsonl", b"", COLUMNS)] == ["empty file"]
+    (row,) = decode_file("jsonl", "/in/w.jsonl", b" \n\r\n\n", COLUMNS)
+    assert (row["record_key"], row["reject_reason"]) == ("/in/w.jsonl", "no JSON lines: the file holds only whitespace")
+
+
+def test_an_unexpected_exception_rejects_only_its_record(monkeypatch):
+    from giellm_batch import reading
+
+    real = reading.mapped_fields
+
+    def flaky(record, columns):
+        if record.get("id") == "boom":
+            raise KeyError("surprise")
+        return real(record, columns)
+
+    monkeypatch.setattr(reading, "mapped_fields", flaky)
+    rows = jsonl_rows(b'{"id": "a", "body": "x"}', b'{"id": "boom", "body": "x"}', b'{"id": "c", "body": "y"}')
+    assert [r["reject_reason"] for r in rows] == [None, "read: KeyError: 'surprise'", None]
+    monkeypatch.setattr(reading, "validate_row", lambda row: 1 / 0)
+    (row,) = decode_file("livedoor", "/x/c/c-1.txt", b"u\nd\nt\nbody", COLUMNS)
+    assert row["reject_reason"] == "validation: ZeroDivisionError: division by zero"
+    assert row["article_id"] == "c-1" and row["record_key"] == "/x/c/c-1.txt"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8)
+json_records = st.fixed_dictionaries({}, optional={k: json_values | st.text(max_size=30) for k in
+                                                   ("id", "body", "title", "url", "published_at", "category")})
+jsonl_lines = st.one_of(
+    json_records.map(lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=250, deadline=None)
+@given(data=st.one_of(st.binary(max_size=600), st.lists(jsonl_lines, max_size=6).map(b"\n".join)))
+def test_any_bytes_as_jsonl_give_one_outcome_per_line(data):
+    check_jsonl(data)  # one row per non-blank line, each accepted xor rejected, all storable
+
+
+@settings(max_examples=250, deadline=None)
+@given(data=st.one_of(
+    st.binary(max_size=600),
+    st.lists(st.text(max_size=30), min_size=3, max_size=6).map(
+        lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass")),
+))
+def test_any_bytes_as_a_livedoor_file_give_exactly_one_outcome(data):
+    check_livedoor(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(row=st.fixed_dictionaries({"record_key": st.text(max_size=5)}, optional={
+    k: json_values for k in ("article_id", "body", "title", "url", "published_at", "category", "reject_reason",
+                             "content_hash", "payload")}))
+def test_validation_of_any_row_gives_one_storable_outcome(row):
+    check_raw_row(checked(row))

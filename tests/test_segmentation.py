@@ -1,4 +1,8 @@
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from giellm_batch.segmentation import Segmenter
 
@@ -67,3 +71,61 @@ def test_text_that_cannot_fit_makes_the_article_a_quarantine_case(tiny_model):
     out = pd.concat(list(step(iter([pd.DataFrame({"article_id": ["a1"], "body": ["東京で会見が開かれた。"]})]))))
     assert list(out["sentence_idx"]) == [-1]
     assert "more than the model context allows" in out["reject_reason"][0]
+
+
+# --- no article can fail a run ----------------------------------------------------------------
+
+def test_an_unexpected_exception_quarantines_only_that_article():
+    from giellm_batch.segmentation import segment_article
+
+    class Broken(Segmenter):
+        def split(self, body, overflow=None):
+            if "boom" in body:
+                raise ValueError("cannot split")
+            return super().split(body, overflow)
+
+    broken = Broken()
+    assert segment_article(broken, None, "a1", "boom。") == [
+        ("a1", -1, None, None, None, None, "segmentation: ValueError: cannot split")]
+    assert [r[2] for r in segment_article(broken, None, "a2", "東京で会議。")] == ["東京で会議。"]
+    assert segment_article(broken, None, "a3", None)[0][6].startswith("segmentation: TypeError:")
+
+
+def test_nul_characters_do_not_stop_morphological_analysis(segmenter):
+    # MeCab reads C strings; before the fix a sentence after NULs had no morphemes at all
+    (sentence,) = segmenter.split("\x00\x00\x00無料で利用できる。")
+    assert sentence.n_morphemes > 3
+    assert [m[2] for m in segmenter.morphemes("a\x00東京")][-1] == "東京"
+
+
+def test_pieces_of_a_split_keep_short_text_and_drop_control_characters_only(segmenter):
+    body = "あ" * 40 + "い" + "\x1f" * 30 + "\x15"  # \x1f is whitespace to Python, \x15 is not
+    texts = [s.text for s in Segmenter(max_sentence_chars=20).split(body)]
+    assert "".join(texts) == "あ" * 40 + "い"  # a 1-character piece of text is kept, "\x15" alone is not
+
+
+REGRESSIONS = sorted((Path(__file__).parent / "fuzz_regressions").glob("*.bin"))
+
+
+@pytest.mark.parametrize("path", REGRESSIONS, ids=[p.stem for p in REGRESSIONS])
+def test_inputs_the_fuzzer_found_stay_fixed(path):
+    from bench import fuzz_targets as ft
+
+    target, data = path.name.split("-", 1)[0], path.read_bytes()
+    if target in ("article", "output"):
+        first, _sep, second = data.partition(b"\xff")
+        getattr(ft, f"check_{target}")(first.decode("utf-8", "replace"), second.decode("utf-8", "replace"))
+    else:
+        getattr(ft, f"check_{target}")(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet="東京で会議が開かれた山田「」『』（）。、！？!?\n \x00\x1f\x15aZ0１", max_size=400),
+), output=st.text(max_size=80))
+def test_any_text_as_an_article_is_accepted_whole_or_rejected_with_a_reason(body, output):
+    from bench import fuzz_targets as ft
+
+    # segmentation -> prompts -> parse -> grounding, every task: see bench/fuzz_targets.py
+    ft.check_article(body.encode("utf-8", "replace").decode("utf-8"), output)

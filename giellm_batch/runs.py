@@ -1,0 +1,87 @@
+"""The `runs` table: one row per run with its counts, and rows for runs that died.
+
+A run writes its own row when it ends (succeeded or failed). A run killed outright cannot; the next
+run that takes over its warehouse lock writes it for it (status failed, error "lost: ...").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from giellm_batch import schemas, tables
+from giellm_batch.config import JobConfig
+
+log = logging.getLogger("giellm_batch.runs")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    warehouse: str
+    pipeline_hash: str
+    articles_in: int = 0
+    articles_skipped: int = 0  # already done by this pipeline
+    articles_deferred: int = 0  # outside --since/--until/--limit; a later run picks them up
+    articles_processed: int = 0
+    articles_quarantined: int = 0
+    sentences: int = 0
+    prompts: int = 0
+    parse_ok: int = 0
+    parse_partial: int = 0
+    parse_invalid: int = 0
+    engine_errors: int = 0
+    engine_calls: int = 0  # distinct prompts sent to engines (after deduplication and the cache)
+    dedup_hits: int = 0  # prompts answered without an engine call
+    engines: int = 0  # engine instances (worker processes) that answered prompts
+    engine_seconds: float = 0.0  # summed over engines: time inside generate()
+    inference_seconds: float = 0.0  # wall time of the generation stage
+    prompts_per_second: float = 0.0  # engine_calls / inference_seconds
+    engines_json: str = "[]"  # per engine: id, GPUs assigned vs pinned, prompts, seconds, Spark tasks
+    wall_seconds: float = 0.0
+    status: str = "running"
+    error: str | None = None
+
+
+def record_run(spark: Any, config: JobConfig, summary: RunSummary, started_at: datetime) -> None:
+    config_hash = hashlib.sha256(Path(config.source).read_bytes()).hexdigest()[:16]
+    row = {
+        **{k: v for k, v in dataclasses.asdict(summary).items() if k != "warehouse"},
+        "started_at": started_at, "finished_at": datetime.now(UTC), "config_path": config.source,
+        "config_hash": config_hash, "model_id": config.model_id, "model_revision": config.model.revision,
+        "tasks": list(config.tasks), "input_path": config.input.path, "package_version": package_version(),
+    }
+    try:
+        df = spark.createDataFrame([row], schema=schemas.TABLES["runs"].schema)
+        tables.append_rows(spark, config.output.warehouse, "runs", df)
+    except Exception:  # never mask the run's own error with a bookkeeping one
+        log.exception("could not record run %s", summary.run_id)
+
+
+def record_lost_run(spark: Any, config: JobConfig, holder: dict[str, Any], taken_by: str) -> None:
+    """The row a killed run could not write: status failed, error naming why its lock was dead.
+
+    Its config columns are the taker's (the dead run's config is not known; a retried nightly
+    command has the same one).
+    """
+    try:
+        started = datetime.fromisoformat(str(holder.get("acquired_at")))
+    except ValueError:
+        started = datetime.now(UTC)
+    summary = RunSummary(run_id=str(holder["run_id"]), warehouse=config.output.warehouse,
+                         pipeline_hash=config.pipeline_hash(), status="failed",
+                         error=f"lost: {holder.get('dead_because', 'dead')}; its lock was taken over by run {taken_by}")
+    record_run(spark, config, summary, started)
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("giellm-batch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
