@@ -31,6 +31,7 @@ def table_exists(spark: Any, warehouse: str, name: str) -> bool:
 def ensure_table(spark: Any, warehouse: str, spec: TableSpec) -> None:
     from delta.tables import DeltaTable
 
+    log.info("table %s: creating if absent", spec.name)
     builder = (DeltaTable.createIfNotExists(spark)
                .location(table_path(warehouse, spec.name))
                .addColumns(spec.schema)
@@ -47,6 +48,7 @@ def ensure_all_tables(spark: Any, warehouse: str) -> None:
         set_aside_unborn_table(spark, warehouse, spec.name)
         if not table_exists(spark, warehouse, spec.name):
             ensure_table(spark, warehouse, spec)
+            log.info("table %s: created", spec.name)
 
 
 def _log_state(fs: Any, log_dir: Any) -> tuple[bool, Any]:
