@@ -45,7 +45,7 @@ def sample_subset(work: Path, count: int) -> Path:
         target = source / path.parent.name / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
-    (source / "topic-news" / "topic-news-broken.txt").write_bytes(b"http://x\n2025-01-01\n\xff\xfe bad\n")
+    (source / files[0].parent.name / "broken.txt").write_bytes(b"http://x\n2025-01-01\n\xff\xfe bad\n")
     return source
 
 

@@ -28,11 +28,12 @@ import pandas as pd
 
 from giellm_batch.engine import EngineSpec
 from giellm_batch.extraction import PARSE_INPUT_COLUMNS, parse_step
-from giellm_batch.inference import ExtractionPlan, prompt_requests
+from giellm_batch.inference import prompt_requests
 from giellm_batch.prompts import render_output
 from giellm_batch.reading import decode_file, decode_livedoor_file, validate_row
 from giellm_batch.schemas import RAW_ARTICLE
 from giellm_batch.segmentation import Segmenter, segment_article
+from giellm_batch.steps import ExtractionPlan
 from giellm_batch.tasks import load_task_registry
 
 REPO = Path(__file__).resolve().parents[1]

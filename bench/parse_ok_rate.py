@@ -20,8 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from giellm_batch.config import load_config
-from giellm_batch.inference import extraction_step
-from giellm_batch.pipeline import extraction_plan
+from giellm_batch.pipeline import extraction_plan, extraction_step
 from giellm_batch.reading import decode_livedoor_file
 from giellm_batch.segmentation import Segmenter
 

@@ -11,16 +11,7 @@ from pathlib import Path
 from giellm_batch.evaluate_job import add_evaluate_arguments
 from giellm_batch.evaluate_job import run_from_args as evaluate_from_args
 from giellm_batch.job import add_run_arguments, run_from_args
-from giellm_batch.tasks import TaskRegistry, load_task_registry
-
-DEFAULT_REGISTRY = "conf/tasks.yaml"
-
-
-def registry_or_exit(path: str | None) -> TaskRegistry:
-    try:
-        return load_task_registry(Path(path or DEFAULT_REGISTRY))
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+from giellm_batch.tasks import DEFAULT_REGISTRY, TaskRegistry, registry_or_exit
 
 
 def _task(registry: TaskRegistry, name: str) -> tuple[object, object]:

@@ -41,8 +41,7 @@ def _predict(config: Any, spark: Any, records: list[LabelledRecord]) -> tuple[li
     import pandas as pd
 
     from giellm_batch import schemas
-    from giellm_batch.inference import extraction_step
-    from giellm_batch.pipeline import extraction_plan
+    from giellm_batch.pipeline import extraction_plan, extraction_step
 
     frame = pd.DataFrame({"article_id": [str(r.line) for r in records], "sentence_idx": 0,
                           "text": [r.text for r in records], "char_start": 0, "task": [r.task for r in records]})

@@ -16,8 +16,8 @@ import pandas as pd
 from giellm_batch import schemas
 from giellm_batch.failures import FATAL, failure, storable_text
 from giellm_batch.grounding import ground_items, items_to_json
-from giellm_batch.inference import ExtractionPlan, PandasStep, require_columns
 from giellm_batch.parsing import parse_output
+from giellm_batch.steps import ExtractionPlan, PandasStep, require_columns
 
 PARSE_INPUT_COLUMNS = ("article_id", "sentence_idx", "task", "prompt", "text", "char_start", "raw_output",
                        "finish_reason", "n_output_tokens", "error")

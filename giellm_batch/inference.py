@@ -20,63 +20,22 @@ import hashlib
 import logging
 import numbers
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
 from giellm_batch import schemas
 from giellm_batch.constraints import task_regex
-from giellm_batch.engine import EngineSpec, Generation, generate, get_engine, sampling_params, tokenize
+from giellm_batch.engine import Generation, generate, get_engine, sampling_params, tokenize
 from giellm_batch.failures import FATAL, failure
 from giellm_batch.faults import check_in_task
 from giellm_batch.prompts import build_prompt
-from giellm_batch.tasks import PromptProfile, TaskSpec
+from giellm_batch.steps import ExtractionPlan, PandasStep, require_columns
 
 log = logging.getLogger("giellm_batch.inference")
 SENTENCE_COLUMNS = ("article_id", "sentence_idx", "text")
 GENERATION_INPUT_COLUMNS = ("prompt_key", "task", "prompt")
-PandasStep = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
-
-
-@dataclass(frozen=True)
-class ExtractionPlan:
-    engine: EngineSpec
-    tasks: tuple[TaskSpec, ...]
-    profiles: dict[str, PromptProfile]
-    max_new_tokens: int
-    constrained: bool
-    max_items: int
-    max_span_chars: int
-    batch_size: int
-    identity: str = ""  # what makes two equal prompts give equal outputs (model, decoding, dtype...)
-    dedup: bool = True
-    gpus_per_engine: int = 0
-    gpu_resource_name: str = "gpu"
-    fault: str = ""  # faults.POINTS; tests only
-
-    @property
-    def max_prompt_tokens(self) -> int:
-        return self.engine.max_model_len - self.max_new_tokens
-
-    def task(self, name: str) -> TaskSpec:
-        for task in self.tasks:
-            if task.name == name:
-                return task
-        raise KeyError(f"task '{name}' is not in this plan ({[t.name for t in self.tasks]})")
-
-    def prompt_suffixes(self) -> tuple[str, ...]:
-        """What follows the sentence in each task's prompt (the sentence always comes first)."""
-        return tuple(build_prompt(t, self.profiles[t.profile], "") for t in self.tasks)
-
-
-def require_columns(batch: pd.DataFrame, needed: tuple[str, ...], step: str) -> None:
-    missing = [c for c in needed if c not in batch.columns]
-    if missing:
-        raise KeyError(f"{step} needs columns {missing}; got {list(batch.columns)}")
-
-
 def _digest(*parts: object) -> str:
     return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:32]
 
@@ -218,29 +177,3 @@ class _GenerationWorker:
             log.warning("engine %s (%s): %d prompts in %.1fs, %.0f prompts/s", self.engine.engine_id,
                         f"GPUs {','.join(self.engine.gpus)}" if self.engine.gpus else "CPU", self.prompts,
                         self.engine_seconds, self.prompts / max(self.engine_seconds, 1e-9))
-
-
-def extraction_step(plan: ExtractionPlan) -> PandasStep:
-    """mapInPandas function: SENTENCE rows -> EXTRACTION_STAGE rows, all steps in one pass per batch."""
-    from giellm_batch.extraction import parse_step
-
-    prompts, generations, parse = prompt_step(plan), generation_step(plan), parse_step(plan)
-
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            requests = pd.concat(list(prompts(iter([batch]))), ignore_index=True)
-            if requests.empty:
-                continue
-            # Requests whose prompt could not be built carry their error instead of an engine answer.
-            failed = requests["error"].notna()
-            unique = requests[~failed].drop_duplicates("prompt_key")[list(GENERATION_INPUT_COLUMNS)]
-            unanswerable = requests.loc[failed, ["prompt_key", "error"]].assign(
-                raw_output=None, finish_reason=None, n_output_tokens=0)
-            generated = pd.concat([*(generations(iter([unique])) if len(unique) else []), unanswerable],
-                                  ignore_index=True)
-            sentences = batch[["article_id", "sentence_idx", "text", "char_start"]]
-            joined = (requests.drop(columns="error").merge(generated, on="prompt_key")
-                      .merge(sentences, on=["article_id", "sentence_idx"]))
-            yield from parse(iter([joined]))
-
-    return run

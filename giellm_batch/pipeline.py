@@ -18,19 +18,23 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import pandas as pd
 
 from giellm_batch import dedup, faults, locking, placement, records, runs, schemas, tables
 from giellm_batch.config import JobConfig
 from giellm_batch.engine import EngineSpec
 from giellm_batch.extraction import parse_step
-from giellm_batch.inference import ExtractionPlan, generation_step, prompt_step
+from giellm_batch.inference import GENERATION_INPUT_COLUMNS, generation_step, prompt_step
 from giellm_batch.progress import InferenceProgress
 from giellm_batch.reading import read_articles
 from giellm_batch.runs import RunSummary
 from giellm_batch.segmentation import PromptBudget, segmentation_step
+from giellm_batch.steps import ExtractionPlan, PandasStep
 
 log = logging.getLogger("giellm_batch.pipeline")
 NO_SENTENCE = "no sentence with text after segmentation"
@@ -63,6 +67,32 @@ def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
         identity=f"{config.pipeline_hash()}|{eng.dtype}|{eng.quantization}|{eng.seed}",
         dedup=ex.dedup, gpus_per_engine=ex.gpus_per_engine, gpu_resource_name=ex.gpu_resource_name,
     )
+
+
+def extraction_step(plan: ExtractionPlan) -> PandasStep:
+    """prompt -> generate -> parse composed in memory, one pass per batch (mapInPandas function:
+    SENTENCE rows -> EXTRACTION_STAGE rows), for callers without Spark stages: evaluation,
+    benchmarks, tests. The job itself runs the three as separate Spark stages (`_infer`)."""
+    prompts, generations, parse = prompt_step(plan), generation_step(plan), parse_step(plan)
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            requests = pd.concat(list(prompts(iter([batch]))), ignore_index=True)
+            if requests.empty:
+                continue
+            # Requests whose prompt could not be built carry their error instead of an engine answer.
+            failed = requests["error"].notna()
+            unique = requests[~failed].drop_duplicates("prompt_key")[list(GENERATION_INPUT_COLUMNS)]
+            unanswerable = requests.loc[failed, ["prompt_key", "error"]].assign(
+                raw_output=None, finish_reason=None, n_output_tokens=0)
+            generated = pd.concat([*(generations(iter([unique])) if len(unique) else []), unanswerable],
+                                  ignore_index=True)
+            sentences = batch[["article_id", "sentence_idx", "text", "char_start"]]
+            joined = (requests.drop(columns="error").merge(generated, on="prompt_key")
+                      .merge(sentences, on=["article_id", "sentence_idx"]))
+            yield from parse(iter([joined]))
+
+    return run
 
 
 def provenance(config: JobConfig, run_id: str) -> dict[str, str]:

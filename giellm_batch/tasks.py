@@ -135,3 +135,14 @@ def load_task_registry(path: Path) -> TaskRegistry:
             raise ValueError(f"profiles.{name}: {exc}") from exc
     tasks = {name: _task_from_yaml(str(name), spec, profiles) for name, spec in raw["tasks"].items()}
     return TaskRegistry(profiles=profiles, tasks=tasks)
+
+
+DEFAULT_REGISTRY = "conf/tasks.yaml"
+
+
+def registry_or_exit(path: str | None) -> TaskRegistry:
+    """The registry at `path` (default conf/tasks.yaml) for a CLI command, or exit with the reason."""
+    try:
+        return load_task_registry(Path(path or DEFAULT_REGISTRY))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc

@@ -9,7 +9,8 @@ import pandas as pd
 from bench.fuzz_targets import plan
 from giellm_batch import extraction
 from giellm_batch.extraction import PARSE_INPUT_COLUMNS, parse_step
-from giellm_batch.inference import extraction_step, prompt_requests
+from giellm_batch.inference import prompt_requests
+from giellm_batch.pipeline import extraction_step
 
 
 def parse(rows: list[dict]) -> pd.DataFrame:

@@ -11,8 +11,8 @@ import pytest
 from giellm_batch import engine as engine_module
 from giellm_batch.config import load_config
 from giellm_batch.engine import Generation, generate
-from giellm_batch.inference import extraction_step, prompt_step
-from giellm_batch.pipeline import extraction_plan
+from giellm_batch.inference import prompt_step
+from giellm_batch.pipeline import extraction_plan, extraction_step
 from tests.conftest import CONFIG
 
 TEXTS = [

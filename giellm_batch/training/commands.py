@@ -27,7 +27,7 @@ def cmd_synth_data(args: argparse.Namespace) -> int:
 
 
 def cmd_training_data(args: argparse.Namespace) -> int:
-    from giellm_batch.cli import registry_or_exit
+    from giellm_batch.tasks import registry_or_exit
     from giellm_batch.training.examples import build_pairs, write_jsonl
 
     registry = registry_or_exit(args.registry)

@@ -1,0 +1,56 @@
+"""The vocabulary every extraction step shares: the plan built on the driver, the step type,
+and the check a step makes on the columns it is given.
+
+Its own module so that the prompt, generation and parse steps (inference.py, extraction.py) can
+all use it without importing each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+
+from giellm_batch.engine import EngineSpec
+from giellm_batch.prompts import build_prompt
+from giellm_batch.tasks import PromptProfile, TaskSpec
+
+PandasStep = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
+
+
+@dataclass(frozen=True)
+class ExtractionPlan:
+    engine: EngineSpec
+    tasks: tuple[TaskSpec, ...]
+    profiles: dict[str, PromptProfile]
+    max_new_tokens: int
+    constrained: bool
+    max_items: int
+    max_span_chars: int
+    batch_size: int
+    identity: str = ""  # what makes two equal prompts give equal outputs (model, decoding, dtype...)
+    dedup: bool = True
+    gpus_per_engine: int = 0
+    gpu_resource_name: str = "gpu"
+    fault: str = ""  # faults.POINTS; tests only
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        return self.engine.max_model_len - self.max_new_tokens
+
+    def task(self, name: str) -> TaskSpec:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"task '{name}' is not in this plan ({[t.name for t in self.tasks]})")
+
+    def prompt_suffixes(self) -> tuple[str, ...]:
+        """What follows the sentence in each task's prompt (the sentence always comes first)."""
+        return tuple(build_prompt(t, self.profiles[t.profile], "") for t in self.tasks)
+
+
+def require_columns(batch: pd.DataFrame, needed: tuple[str, ...], step: str) -> None:
+    missing = [c for c in needed if c not in batch.columns]
+    if missing:
+        raise KeyError(f"{step} needs columns {missing}; got {list(batch.columns)}")
