@@ -74,35 +74,38 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     return tiny_model.main([*argv, "--force"] if args.force else argv)
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
+def _warehouse_session(args: argparse.Namespace, command: str, master: str = "local[*]") -> tuple[object, str]:
+    """A local Spark session with Delta for a maintenance command, and the warehouse's absolute path."""
     from giellm_batch.config import SparkSettings
     from giellm_batch.spark_session import build_spark
+
+    spark = build_spark(SparkSettings(master=master, app_name=f"giellm-batch-{command}"))
+    return spark, str(Path(args.warehouse).resolve())
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
     from giellm_batch.sql import run_sql_file
 
-    spark = build_spark(SparkSettings(master="local[*]", app_name="giellm-batch-sql"))
-    run_sql_file(spark, str(Path(args.warehouse).resolve()), args.file).show(args.limit, truncate=False)
+    spark, warehouse = _warehouse_session(args, "sql")
+    run_sql_file(spark, warehouse, args.file).show(args.limit, truncate=False)
     return 0
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from giellm_batch.config import SparkSettings
     from giellm_batch.maintenance import optimize
-    from giellm_batch.spark_session import build_spark
 
-    spark = build_spark(SparkSettings(master="local[*]", app_name="giellm-batch-optimize"))
-    report = optimize(spark, str(Path(args.warehouse).resolve()), zorder=args.zorder, vacuum=not args.no_vacuum,
+    spark, warehouse = _warehouse_session(args, "optimize")
+    report = optimize(spark, warehouse, zorder=args.zorder, vacuum=not args.no_vacuum,
                       retention_hours=args.retention_hours, only=tuple(args.table))
     print(json.dumps(report, indent=2))
     return 0
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    from giellm_batch.config import SparkSettings
     from giellm_batch.locking import release
-    from giellm_batch.spark_session import build_spark
 
-    spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-unlock"))
-    release(spark, str(Path(args.warehouse).resolve()))
+    spark, warehouse = _warehouse_session(args, "unlock", master="local[1]")
+    release(spark, warehouse)
     print(f"lock removed from {args.warehouse}")
     return 0
 

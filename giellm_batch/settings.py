@@ -1,0 +1,181 @@
+"""The job's settings: one frozen dataclass per YAML section, every field documented.
+
+Plain data, built and validated by `config.load_config` (which re-exports these names); the
+hashes that key results and the prompt cache (`JobConfig.pipeline_hash`) are defined here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from giellm_batch.tasks import TaskRegistry
+
+InputFormat = Literal["livedoor", "jsonl", "parquet", "delta"]
+INPUT_FORMATS: tuple[str, ...] = typing.get_args(InputFormat)
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message lists every problem and how to fix it."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration in {source}:\n{lines}")
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How the driver builds its SparkSession (ignored where spark-submit already set a value)."""
+
+    master: str = "local[*]"  # used only when spark-submit gave no --master
+    app_name: str = "giellm-batch"
+    shuffle_partitions: int = 8  # small default: sample-sized data; raise on clusters
+    conf: dict[str, str] = field(default_factory=dict)  # extra spark.* settings, passed through
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Input column names (jsonl/parquet/delta); the Livedoor reader fills them itself."""
+
+    id: str = "id"
+    body: str = "body"
+    title: str = "title"
+    url: str = "url"
+    published_at: str = "published_at"
+    category: str = "category"
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    """Where the articles come from."""
+
+    path: str = ""  # file, directory or Delta table path; relative paths resolve against the config file
+    format: InputFormat = "livedoor"
+    columns: ColumnMapping = field(default_factory=ColumnMapping)
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """Where the Delta tables go: one directory per table under `warehouse`."""
+
+    warehouse: str = "warehouse"
+    # A run refreshes its warehouse lock's heartbeat while it runs; a lock whose heartbeat is older
+    # than this is a dead run's and is taken over by the next run (see locking.py).
+    lock_stale_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which checkpoint vLLM loads."""
+
+    path: str = ""  # local HF directory, or a hub id when source == "hub"
+    source: Literal["local", "hub"] = "local"
+    name: str = ""  # recorded as model_id in the tables; defaults to the directory name
+    revision: str = ""  # recorded for provenance (hub revision or your own version tag)
+    # A LoRA adapter folder (`giellm-batch finetune` with method: lora) that vLLM serves on top of
+    # `path` without merging; empty = the base model alone. Its folder name joins the model_id.
+    adapter: str = ""
+    max_lora_rank: int = 16  # vLLM's LoRA slot size: at least the adapter's r
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """vLLM engine and decoding settings. Decoding is always greedy."""
+
+    max_new_tokens: int = 128  # hard bound per output; hitting it marks the parse `partial`
+    max_model_len: int = 1024  # context length given to vLLM; longer prompts are quarantined
+    dtype: str = "auto"  # "bfloat16"/"float16" on GPU; "auto" lets vLLM pick (bf16/fp32 on CPU)
+    kv_cache_memory_bytes: int = 0  # explicit KV-cache size; 0 = use gpu_memory_utilization
+    gpu_memory_utilization: float = 0.9
+    tensor_parallel_size: int = 1
+    max_num_seqs: int = 256
+    enable_prefix_caching: bool = True  # the sentence leads every prompt, so tasks share a prefix
+    enforce_eager: bool = False  # skip graph compilation: ~3 s engine start on CPU instead of ~25 s
+    constrained_decoding: bool = True  # regex-constrain outputs to the task's grammar
+    max_items: int = 4  # most items the constraint allows per output
+    max_span_chars: int = 24  # longest span (characters) the constraint allows
+    batch_size: int = 512  # prompts handed to one engine.generate() call
+    seed: int = 0
+    quantization: str = ""  # e.g. "awq"; empty = none
+
+
+@dataclass(frozen=True)
+class SegmentationSettings:
+    """Sentence splitting."""
+
+    max_sentence_chars: int = 300  # longer sentences are split at a morpheme boundary, never cut
+    min_sentence_chars: int = 2  # shorter fragments (stray punctuation) are dropped from prompts
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How the inference stage is placed on the cluster and fed."""
+
+    # GPUs each inference task asks for through a stage-level ResourceProfile; its engine is pinned
+    # to the addresses Spark assigns (TaskContext.resources()). 0 = CPU engines, no GPU request.
+    gpus_per_engine: int = 0
+    cpus_per_engine: int = 1  # CPU cores each inference task reserves (with gpus_per_engine > 0)
+    gpu_resource_name: str = "gpu"  # the resource name your executors' GPU discovery script reports
+    # Inference partition size in prompts: smaller gives steadier progress and load balance across
+    # engines, larger fewer tasks. The engine is cached per worker, so many partitions cost little.
+    prompts_per_partition: int = 4000
+    dedup: bool = True  # send each distinct prompt to the engine once; reuse outputs across runs (prompt_cache)
+    progress_interval_seconds: float = 30.0  # how often the driver logs prompts done, prompts/s and ETA
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything one run needs; built by `load_config`."""
+
+    source: str  # the YAML file this came from
+    spark: SparkSettings
+    input: InputSettings
+    output: OutputSettings
+    model: ModelSettings
+    engine: EngineSettings
+    segmentation: SegmentationSettings
+    tasks: tuple[str, ...]  # task names to run, from the registry
+    task_registry: TaskRegistry
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+
+    @property
+    def model_id(self) -> str:
+        base = self.model.name or Path(self.model.path).name
+        return f"{base}+{Path(self.model.adapter).name}" if self.model.adapter else base
+
+    def selected_tasks(self) -> list[Any]:
+        return [self.task_registry.tasks[name] for name in self.tasks]
+
+    def task_hash(self) -> str:
+        """Prompt profiles + the selected task definitions (IW, labels, item shape)."""
+        return _digest({
+            "tasks": [dataclasses.asdict(t) for t in self.selected_tasks()],
+            "profiles": {k: dataclasses.asdict(v) for k, v in self.task_registry.profiles.items()},
+        })
+
+    def decoding_hash(self) -> str:
+        """Decoding and segmentation settings that change what the model is asked and may answer."""
+        eng = self.engine
+        return _digest({
+            "decoding": [eng.max_new_tokens, eng.constrained_decoding, eng.max_items, eng.max_span_chars],
+            "segmentation": dataclasses.asdict(self.segmentation),
+        })
+
+    def pipeline_hash(self) -> str:
+        """Identifies what produced a result: model + task definitions + decoding.
+
+        Results carry it so a rerun with the same pipeline skips finished articles, while a
+        different model or prompt version is kept side by side.
+        """
+        return _digest([self.model_id, self.model.revision, self.task_hash(), self.decoding_hash()])
+
+
+def _digest(payload: Any) -> str:
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
