@@ -5,7 +5,7 @@ Every score comes from `giellm-batch evaluate` (the paper's TL / WL / ALL, plus 
 F1), run as a subprocess on the held-out pairs (`data/train/pairs/heldout.jsonl`: records whose
 entities never occur in training). The models:
 
-  trained   models/giellm-mini, built by `make models/giellm-mini` (conf/finetune.yaml), reused if built
+  trained   models/giellm-mini, built by `make trained-model` (conf/finetune.yaml), reused if built
   random    models/giellm-mini-base: the same architecture and tokenizer with its initial random weights
   baseline  the majority text label of each task in the training pairs, no items (score-only)
   mixed / single   two models trained with conf/finetune.yaml for --mini-steps steps, on all default
@@ -128,7 +128,7 @@ def main() -> int:
     args = parser.parse_args()
     trained, random_base = REPO / "models" / "giellm-mini", REPO / "models" / "giellm-mini-base"
     if not (trained / "giellm_training.json").is_file():
-        raise SystemExit("the trained model is missing: run `make models/giellm-mini` first")
+        raise SystemExit("the trained model is missing: run `make trained-model` first")
     with tempfile.TemporaryDirectory(prefix="giellm-quality-") as tmp:
         work = Path(tmp)
         heldout = PAIRS / "heldout.jsonl"
