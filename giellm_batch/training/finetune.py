@@ -30,13 +30,15 @@ CARD_FORMAT = 1
 
 
 def _digest(config: FinetuneConfig) -> str:
-    """What the trained weights depend on: settings and the bytes of the training data."""
+    """What the trained weights depend on: settings, the training data's bytes and this recipe's code
+    (a changed recipe must not be answered from the cache)."""
     settings = {k: v for k, v in asdict(config).items() if k not in ("task_registry", "output_dir", "name")}
     settings["train"].pop("threads", None)  # speed only
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in (config.data.train, config.data.heldout):
         if path:
             digest.update(Path(path).read_bytes())
+    digest.update(Path(__file__).read_bytes())
     registry = config.task_registry
     if registry is not None:
         digest.update(json.dumps({n: asdict(t) for n, t in registry.tasks.items()}, sort_keys=True).encode())
@@ -125,18 +127,21 @@ def tokenize_examples(rows: list[dict[str, str]], tokenizer: Any, config: Finetu
 
 
 def copy_examples(rows: list[dict[str, str]], tokenizer: Any, share: float, seed: int) -> list[dict[str, list[int]]]:
-    """Auxiliary repeat-the-sentence examples (`<s>text\ntext</s>`, loss on the repeat).
+    """Auxiliary copy examples (`<s>S\nS</s>`, loss on the repeat) over random character strings S.
 
     Why: extracting an unseen name means copying it from the input, and a small model trained
-    from scratch learns to copy (induction heads) far sooner from densely repeated text than from
-    the few span tokens of each GIELLM output. Training only: nothing is served this way.
+    from scratch learns to copy (induction heads) only when copying is the one way to lower the
+    loss. Repeating template sentences did not do it (the template predicts most of the repeat;
+    docs/quality.md); strings of random characters taken from the training sentences cannot be
+    predicted, only copied. Training only: nothing is served this way.
     """
     import random
 
     rng = random.Random(seed)
-    texts = sorted({r["input"] for r in rows})
+    alphabet = sorted({ch for r in rows for ch in r["input"] if not ch.isspace()})
     out = []
-    for text in rng.sample(texts, min(len(texts), int(share * len(rows)))):
+    for _ in range(int(share * len(rows))):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(3, 20)))
         first = tokenizer(text + "\n")["input_ids"]
         again = [*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
         out.append({"input_ids": first + again, "attention_mask": [1] * (len(first) + len(again)),
