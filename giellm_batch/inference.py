@@ -64,6 +64,7 @@ def prompt_requests(plan: ExtractionPlan, article_id: Any, idx: Any, text: Any,
     which the pipeline answers with an `error` extraction row instead of an engine call."""
     try:
         tasks = [plan.task(only)] if only else list(plan.tasks)
+        sentence_key = _digest(text)  # once per sentence: all its tasks share it
     except FATAL:
         raise
     except Exception as exc:
@@ -71,7 +72,6 @@ def prompt_requests(plan: ExtractionPlan, article_id: Any, idx: Any, text: Any,
     rows = []
     for task in tasks:
         try:
-            sentence_key = _digest(text)
             prompt = build_prompt(task, plan.profiles[task.profile], text)
             key = (_digest(plan.identity, task.name, prompt) if plan.dedup
                    else _digest(plan.identity, task.name, article_id, idx))

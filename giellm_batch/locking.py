@@ -96,6 +96,7 @@ class _LocalLock:
 class _HadoopLock:
     def __init__(self, spark: Any, warehouse: str) -> None:
         jvm = spark._jvm
+        self.spark = spark
         self.path = jvm.org.apache.hadoop.fs.Path(f"{warehouse.rstrip('/')}/_lock/LOCK")
         self.fs = self.path.getFileSystem(spark._jsc.hadoopConfiguration())
 
@@ -111,17 +112,12 @@ class _HadoopLock:
         return True
 
     def read(self) -> bytes | None:
+        from giellm_batch.spark_session import read_hadoop_file
+
         try:
-            stream = self.fs.open(self.path)
-        except Exception:
+            return read_hadoop_file(self.spark, self.fs, self.path)
+        except Exception:  # absent (or vanished while read): no holder
             return None
-        try:
-            data = bytearray()
-            while (b := stream.read()) != -1:
-                data.append(b)
-            return bytes(data)
-        finally:
-            stream.close()
 
     def replace(self, data: bytes) -> None:
         self.create(data, overwrite=True)

@@ -89,6 +89,16 @@ def _require_delta(spark: Any) -> None:
         ) from exc
 
 
+def read_hadoop_file(spark: Any, fs: Any, path: Any) -> bytes:
+    """The whole file at Hadoop `path` on `fs`, in one call across the py4j bridge (a read loop
+    in Python would cross it once per byte)."""
+    stream = fs.open(path)
+    try:
+        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
 def fetch_delta_jars() -> None:
     """Resolve the Delta jars into the Ivy cache once (set-up step), then stop."""
     spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"))

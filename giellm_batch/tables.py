@@ -45,8 +45,12 @@ def ensure_table(spark: Any, warehouse: str, spec: TableSpec) -> None:
 def ensure_all_tables(spark: Any, warehouse: str) -> None:
     """Create every missing table; first set aside any a killed run left half-created."""
     for spec in TABLES.values():
-        set_aside_unborn_table(spark, warehouse, spec.name)
-        if not table_exists(spark, warehouse, spec.name):
+        try:
+            exists = table_exists(spark, warehouse, spec.name)
+        except Exception:  # e.g. a torn first commit: Delta cannot even tell
+            exists = False
+        if not exists:  # a healthy table costs no listing; only a missing or broken one is looked at
+            set_aside_unborn_table(spark, warehouse, spec.name)
             ensure_table(spark, warehouse, spec)
             log.info("table %s: created", spec.name)
 
@@ -70,18 +74,14 @@ def _log_state(fs: Any, log_dir: Any) -> tuple[bool, Any]:
     return False, first
 
 
-def _first_commit_readable(fs: Any, status: Any) -> bool:
+def _first_commit_readable(spark: Any, fs: Any, status: Any) -> bool:
     import json
 
-    stream = fs.open(status.getPath())
+    from giellm_batch.spark_session import read_hadoop_file
+
+    data = read_hadoop_file(spark, fs, status.getPath())
     try:
-        data = bytearray()
-        while (b := stream.read()) != -1:
-            data.append(b)
-    finally:
-        stream.close()
-    try:
-        lines = [json.loads(line) for line in bytes(data).decode("utf-8").splitlines() if line.strip()]
+        lines = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
     except ValueError:
         return False
     return any("metaData" in action for action in lines)
@@ -103,7 +103,7 @@ def set_aside_unborn_table(spark: Any, warehouse: str, name: str) -> bool:
     if not fs.exists(path) or not fs.listStatus(path):
         return False  # nothing there, or an empty folder Delta creates into
     born, first = _log_state(fs, jvm.org.apache.hadoop.fs.Path(path, "_delta_log"))
-    if born or (first is not None and _first_commit_readable(fs, first)):
+    if born or (first is not None and _first_commit_readable(spark, fs, first)):
         return False
     trash = jvm.org.apache.hadoop.fs.Path(f"{warehouse.rstrip('/')}/_trash/{name}-{time.strftime('%Y%m%dT%H%M%S')}")
     fs.mkdirs(trash.getParent())
