@@ -65,7 +65,7 @@ def plan() -> ExtractionPlan:
                         gpu_memory_utilization=0.9, tensor_parallel_size=1, max_num_seqs=1,
                         enable_prefix_caching=False, enforce_eager=True, seed=0, quantization="")
     return ExtractionPlan(engine=engine, tasks=tuple(registry.tasks.values()), profiles=dict(registry.profiles),
-                          max_new_tokens=128, constrained=False, max_items=3, max_span_chars=8, batch_size=64,
+                          max_new_tokens=128, decoding="free", max_items=3, max_span_chars=8, batch_size=64,
                           identity="fuzz")
 
 

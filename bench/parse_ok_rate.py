@@ -1,4 +1,4 @@
-"""Parse-ok rate with and without constrained decoding, on the same prompts and the same engine.
+"""Parse-ok rate with and without (regex-)constrained decoding, on the same prompts and the same engine.
 
 Builds >= N prompts from the bundled sample articles (sentences, titles and clauses, deduplicated)
 across every task in the registry, runs them through the job's own inference step (prompt ->
@@ -59,7 +59,7 @@ def main() -> None:
     print(f"{len(texts)} texts x {len(config.tasks)} tasks = {len(texts) * len(config.tasks)} prompts per mode")
     rates = {}
     for constrained in (True, False):
-        plan = dataclasses.replace(extraction_plan(config), constrained=constrained)
+        plan = dataclasses.replace(extraction_plan(config), decoding="regex" if constrained else "free")
         started = time.monotonic()
         out = pd.concat(list(extraction_step(plan)(iter([sentences]))), ignore_index=True)
         elapsed = time.monotonic() - started

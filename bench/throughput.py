@@ -67,19 +67,20 @@ def write_jsonl(path: Path, slots: list[str]) -> None:
 def standalone(config: Any, slots: list[str]) -> dict[str, float]:
     """The job's engine, called directly on the job's prompt list (dedup off: every prompt)."""
     from giellm_batch.engine import generate, get_engine, tokenize
-    from giellm_batch.inference import prompt_step, task_sampling_params
+    from giellm_batch.inference import prompt_step, request_sampling_params
 
     plan = dataclasses.replace(extraction_plan(config), dedup=False)
     frame = pd.DataFrame({"article_id": [f"a{i}" for i in range(len(slots))], "sentence_idx": 0, "text": slots})
     requests = pd.concat(list(prompt_step(plan)(iter([frame]))), ignore_index=True)
     engine = get_engine(dataclasses.replace(plan.engine, log_stats=True))
-    params = task_sampling_params(plan)  # the job's own per-task decoding settings
-    generate(engine.llm, tokenize(engine.llm, list(requests["prompt"][:64])),
-             [params[t] for t in requests["task"][:64]])  # warm-up, like the job's warm engines
+    params = request_sampling_params(plan)  # the job's own decoding settings
+    every = [params(t, p) for t, p in zip(requests["task"], requests["prompt"], strict=True)]
+    # warm-up, like the job's warm engines
+    generate(engine.llm, tokenize(engine.llm, list(requests["prompt"][:64])), every[:64])
     hits_before, queries_before = _prefix_cache(engine.llm)
     started = time.monotonic()
     token_ids = tokenize(engine.llm, list(requests["prompt"]))
-    out = generate(engine.llm, token_ids, [params[t] for t in requests["task"]])
+    out = generate(engine.llm, token_ids, every)
     seconds = time.monotonic() - started
     hits, queries = _prefix_cache(engine.llm)
     assert len(out) == len(requests) and all(g.error is None for g in out)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from giellm_batch.evaluate_job import add_evaluate_arguments
 from giellm_batch.evaluate_job import run_from_args as evaluate_from_args
-from giellm_batch.job import add_run_arguments, run_from_args
+from giellm_batch.job import DEFAULT_CONFIG, add_run_arguments, run_from_args
 from giellm_batch.tasks import DEFAULT_REGISTRY, TaskRegistry, registry_or_exit
 
 
@@ -51,6 +51,12 @@ def cmd_parse(args: argparse.Namespace) -> int:
     }
     print(json.dumps(payload, ensure_ascii=False, indent=2))
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from giellm_batch.doctor import run_checks
+
+    return run_checks(args.config)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -139,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     prompt = sub.add_parser("prompt", help="print the exact prompt for one text and task")
     prompt.add_argument("--task", required=True)
     prompt.add_argument("text")
-    prompt.add_argument("--registry", default=DEFAULT_REGISTRY, help=f"task registry YAML ({DEFAULT_REGISTRY})")
+    prompt.add_argument("--registry", default=DEFAULT_REGISTRY, help="task registry YAML (default: the packaged tasks.yaml)")
     prompt.set_defaults(func=cmd_prompt)
 
     parse = sub.add_parser("parse", help="parse one model output into JSON (with offsets if --text is given)")
@@ -185,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     delta = sub.add_parser("delta-package", help="print the Delta Maven coordinate for spark-submit --packages")
     delta.set_defaults(func=cmd_delta_package)
+
+    doctor = sub.add_parser("doctor", help="check this machine can run the job (Java, Delta jars, vLLM, model, "
+                                           "GPUs, warehouse); one line per check with a fix for each failure")
+    doctor.add_argument("--config", default=DEFAULT_CONFIG, help=f"job YAML to check against ({DEFAULT_CONFIG})")
+    doctor.set_defaults(func=cmd_doctor)
 
     from giellm_batch.training.commands import add_commands
 

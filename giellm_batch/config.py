@@ -50,6 +50,11 @@ _SECTIONS: dict[str, type] = {
     "execution": ExecutionSettings,
 }
 _TOP_KEYS = (*_SECTIONS, "tasks", "task_registry")
+# Keys of earlier versions, with what replaces them (an old config fails with this, not "unknown").
+_REMOVED_KEYS = {
+    "engine.constrained_decoding": "use engine.decoding: grounded (default) | regex | free "
+                                   "(constrained_decoding: true was regex, false was free)",
+}
 
 
 def _unknown_key(key: str, allowed: typing.Iterable[str], where: str) -> str:
@@ -91,6 +96,9 @@ def _build_section(cls: type, data: Any, where: str, problems: list[str]) -> Any
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
+        if f"{where}.{key}" in _REMOVED_KEYS:
+            problems.append(f"{where}.{key}: no longer a setting; {_REMOVED_KEYS[f'{where}.{key}']}")
+            continue
         if key not in names:
             problems.append(_unknown_key(str(key), names, where))
             continue
@@ -224,10 +232,12 @@ def _check_semantics(
     if model.adapter and check_paths and not (Path(model.adapter) / "adapter_config.json").is_file():
         problems.append(f"model.adapter: no LoRA adapter at {model.adapter} (no adapter_config.json); train one "
                         "with `giellm-batch finetune` (method: lora) or leave model.adapter empty")
-    for name in ("max_new_tokens", "max_model_len", "max_num_seqs", "batch_size", "max_items",
-                 "max_span_chars", "tensor_parallel_size"):
+    for name in ("max_new_tokens", "max_model_len", "max_num_seqs", "batch_size", "tensor_parallel_size"):
         if getattr(engine, name) < 1:
             problems.append(f"engine.{name}: must be at least 1")
+    for name in ("max_items", "max_span_chars"):
+        if getattr(engine, name) < 0:
+            problems.append(f"engine.{name}: must be >= 0 (0 = no bound)")
     if engine.kv_cache_memory_bytes < 0:
         problems.append("engine.kv_cache_memory_bytes: must be >= 0 (0 = use gpu_memory_utilization)")
     if not 0 < engine.gpu_memory_utilization <= 1:

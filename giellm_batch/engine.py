@@ -115,17 +115,16 @@ def get_engine(spec: EngineSpec, gpus: tuple[str, ...] = ()) -> WorkerEngine:
     return engine
 
 
-def sampling_params(max_new_tokens: int, regex: str | None) -> Any:
-    """Greedy decoding bounded by max_new_tokens, optionally constrained by a regex."""
+def sampling_params(max_new_tokens: int, regex: str | None = None, grammar: str | None = None) -> Any:
+    """Greedy decoding bounded by max_new_tokens, optionally constrained by a regex or an EBNF grammar."""
     from vllm import SamplingParams
 
-    if regex is None:
+    if regex is None and grammar is None:
         return SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
     from vllm.sampling_params import StructuredOutputsParams
 
-    return SamplingParams(
-        temperature=0.0, max_tokens=max_new_tokens, structured_outputs=StructuredOutputsParams(regex=regex)
-    )
+    constraint = StructuredOutputsParams(regex=regex) if regex is not None else StructuredOutputsParams(grammar=grammar)
+    return SamplingParams(temperature=0.0, max_tokens=max_new_tokens, structured_outputs=constraint)
 
 
 def tokenize(engine: Any, prompts: Sequence[str]) -> list[list[int]]:

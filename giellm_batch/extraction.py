@@ -67,7 +67,8 @@ class _Parser:
                                   truncated=r.finish_reason == "length")
             stage = "grounding"
             morphemes = self.morphemes(r.text) if parsed.items else None
-            items = ground_items(parsed, task, r.text, int(r.char_start), morphemes)
+            items = ground_items(parsed, task, r.text, int(r.char_start), morphemes,
+                                 snap_spans=self.plan.decoding != "grounded")
             stage = "row building"
             return {**base, "parse_status": parsed.status, "text_label": parsed.text_label,
                     "text_label_known": parsed.text_label_known, "flags": list(parsed.flags),

@@ -6,7 +6,8 @@ with `grounded = false` and null offsets: a hallucinated entity is worth seeing,
 When the same span occurs twice, the occurrence after the previous item's match is preferred,
 so repeated names in one sentence map to successive mentions.
 
-With the sentence's morphemes (fugashi), a span that cuts a word is snapped outward to the
+Under grounded decoding (grounded.py) every span is a substring of its sentence and keeps its
+exact offsets. Otherwise, with the sentence's morphemes (fugashi), a span that cuts a word is snapped outward to the
 morpheme boundaries (`snapped = true`; the offsets then cover the whole words, the text stays
 what the model wrote), and for tasks with an expected part of speech (SCPOS) the span's head
 morpheme is checked: `pos` is its UniDic POS, `pos_ok` whether it is one the task expects.
@@ -35,8 +36,10 @@ def snap(start: int, end: int, morphemes: list[Morpheme]) -> tuple[int, int]:
 
 
 def head_pos(start: int, end: int, morphemes: list[Morpheme]) -> str | None:
-    """POS of the last content morpheme inside [start, end) (Japanese phrases are head-final)."""
-    inside = [m for m in morphemes if m[0] >= start and m[1] <= end]
+    """POS of the last content morpheme inside [start, end) (Japanese phrases are head-final); of the
+    morphemes it overlaps when it lies inside one word (an unsnapped span)."""
+    inside = ([m for m in morphemes if m[0] >= start and m[1] <= end]
+              or [m for m in morphemes if m[0] < end and m[1] > start])
     content = [m for m in inside if m[3] not in _NOT_HEAD] or inside
     return content[-1][3] if content else None
 
@@ -62,8 +65,12 @@ def ground_items(
     sentence: str,
     sentence_start: int,
     morphemes: list[Morpheme] | None = None,
+    snap_spans: bool = True,
 ) -> list[dict[str, Any]]:
-    """Items as dicts matching schemas.ITEMS, with article-level offsets."""
+    """Items as dicts matching schemas.ITEMS, with article-level offsets.
+
+    `snap_spans=False` keeps offsets exactly at the span (grounded decoding: the model chose the
+    substring, so its boundaries are the answer, and `span == body[char_start:char_end]` holds)."""
     items: list[dict[str, Any]] = []
     cursor = 0
     for idx, item in enumerate(result.items):
@@ -76,7 +83,7 @@ def ground_items(
                                     "grounded": found is not None, "snapped": False, "pos": None, "pos_ok": None}
             if found is not None:
                 cursor = found[0]
-                start, end = snap(*found, morphemes) if morphemes else found
+                start, end = snap(*found, morphemes) if morphemes and snap_spans else found
                 span.update(char_start=sentence_start + start, char_end=sentence_start + end,
                             snapped=(start, end) != found)
                 if task.pos and morphemes:

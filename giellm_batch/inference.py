@@ -20,7 +20,7 @@ import hashlib
 import logging
 import numbers
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -30,6 +30,7 @@ from giellm_batch.constraints import task_regex
 from giellm_batch.engine import Generation, generate, get_engine, sampling_params, tokenize
 from giellm_batch.failures import FATAL, failure
 from giellm_batch.faults import check_in_task
+from giellm_batch.grounded import task_grammar
 from giellm_batch.prompts import build_prompt
 from giellm_batch.steps import ExtractionPlan, PandasStep, require_columns
 
@@ -90,11 +91,28 @@ def _failed_request(plan: ExtractionPlan, article_id: Any, idx: Any, task: str, 
             failure("prompt", exc))
 
 
-def task_sampling_params(plan: ExtractionPlan) -> dict[str, Any]:
-    """vLLM SamplingParams per task name (greedy; regex-constrained when the plan says so)."""
-    return {task.name: sampling_params(plan.max_new_tokens, task_regex(
-        task, plan.profiles[task.profile], plan.max_items, plan.max_span_chars) if plan.constrained else None)
-        for task in plan.tasks}
+def request_sampling_params(plan: ExtractionPlan) -> Callable[[str, str], Any]:
+    """(task name, prompt) -> vLLM SamplingParams, greedy, constrained as `plan.decoding` says.
+
+    Regex and free decoding share one object per task. Grounded decoding builds a grammar per
+    prompt from the sentence that leads it (the prompt minus the task's fixed suffix); the
+    sentence's span rules are cached, so its other tasks reuse them."""
+    if plan.decoding != "grounded":
+        per_task = {task.name: sampling_params(plan.max_new_tokens, regex=task_regex(
+            task, plan.profiles[task.profile], plan.max_items, plan.max_span_chars)
+            if plan.decoding == "regex" else None) for task in plan.tasks}
+        return lambda task, prompt: per_task[task]
+    suffixes = dict(zip((t.name for t in plan.tasks), plan.prompt_suffixes(), strict=True))
+
+    def grounded(task_name: str, prompt: str) -> Any:
+        task, suffix = plan.task(task_name), suffixes[task_name]
+        if not prompt.endswith(suffix):
+            raise ValueError(f"prompt does not end with task {task_name}'s suffix; cannot find its sentence")
+        sentence = prompt[: len(prompt) - len(suffix)]
+        return sampling_params(plan.max_new_tokens, grammar=task_grammar(
+            task, plan.profiles[task.profile], sentence, plan.max_items))
+
+    return grounded
 
 
 def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
@@ -134,7 +152,7 @@ class _GenerationWorker:
         self.gpus = assigned_gpus(plan.gpu_resource_name) if plan.gpus_per_engine else ()
         self.task_id = spark_task_id()
         self.engine: Any = None
-        self.params: dict[str, Any] = {}
+        self.params: Callable[[str, str], Any] = request_sampling_params(plan)
         self.prompts = 0
         self.engine_seconds = 0.0
 
@@ -142,17 +160,25 @@ class _GenerationWorker:
         if self.engine is not None:
             return
         self.engine = get_engine(self.plan.engine, self.gpus)
-        self.params = task_sampling_params(self.plan)
 
     def process(self, batch: pd.DataFrame, progress: Any) -> pd.DataFrame:
         self._ensure_engine()
         started = time.monotonic()
         token_ids = tokenize(self.engine.llm, list(batch["prompt"]))
-        runnable = [i for i, ids in enumerate(token_ids) if len(ids) <= self.plan.max_prompt_tokens]
-        tasks = [str(t) for t in batch["task"]]
-        generated = generate(self.engine.llm, [token_ids[i] for i in runnable],
-                             [self.params[tasks[i]] for i in runnable], self.engine.lora)
-        results: dict[int, Generation] = dict(zip(runnable, generated, strict=True))
+        results: dict[int, Generation] = {}
+        runnable, params = [], []
+        for i, (task, prompt) in enumerate(zip(batch["task"], batch["prompt"], strict=True)):
+            if len(token_ids[i]) > self.plan.max_prompt_tokens:
+                continue
+            try:
+                params.append(self.params(str(task), str(prompt)))
+                runnable.append(i)
+            except FATAL:
+                raise
+            except Exception as exc:  # a prompt whose constraint cannot be built fails alone
+                results[i] = Generation(None, None, 0, failure("decoding", exc))
+        generated = generate(self.engine.llm, [token_ids[i] for i in runnable], params, self.engine.lora)
+        results.update(zip(runnable, generated, strict=True))
         elapsed = time.monotonic() - started
         per_prompt_ms = 1000 * elapsed / max(len(batch), 1)
         gpus, pinned = ",".join(self.gpus) or None, ",".join(self.engine.gpus) or None

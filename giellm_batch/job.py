@@ -18,7 +18,14 @@ from giellm_batch.config import ConfigError, JobConfig, load_config
 from giellm_batch.constraints import worst_case_tokens
 
 log = logging.getLogger("giellm_batch.job")
-DEFAULT_CONFIG = "conf/local.yaml"
+def _default_config() -> str:
+    """conf/local.yaml in the current folder, else the source checkout's (the venv's install is
+    editable), so `giellm-batch run` and `evaluate` work from any folder of a checkout."""
+    here, checkout = Path("conf/local.yaml"), Path(__file__).resolve().parents[1] / "conf" / "local.yaml"
+    return str(here if here.is_file() or not checkout.is_file() else checkout)
+
+
+DEFAULT_CONFIG = _default_config()
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,12 +88,15 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
 
 
 def warn_on_tight_token_budget(config: JobConfig) -> None:
-    if not config.engine.constrained_decoding:
+    eng = config.engine
+    if eng.decoding != "free" and (eng.max_items or eng.max_span_chars):
+        log.warning("engine.max_items=%d / engine.max_span_chars=%d bound constrained outputs: an output that "
+                    "needs more items or a longer span is cut to fit (0 = no bound)", eng.max_items, eng.max_span_chars)
+    if eng.decoding != "regex":
         return
     for task in config.selected_tasks():
-        need = worst_case_tokens(task, config.task_registry.profiles[task.profile],
-                                 config.engine.max_items, config.engine.max_span_chars)
-        if need > config.engine.max_new_tokens:
+        need = worst_case_tokens(task, config.task_registry.profiles[task.profile], eng.max_items, eng.max_span_chars)
+        if need is not None and need > eng.max_new_tokens:
             log.warning("task %s: a constrained output may need up to %d tokens but engine.max_new_tokens is %d;"
                         " long outputs will be cut and parsed as partial", task.name, need,
                         config.engine.max_new_tokens)

@@ -61,7 +61,7 @@ def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
     )
     return ExtractionPlan(
         engine=spec, tasks=tuple(config.selected_tasks()), profiles=dict(config.task_registry.profiles),
-        max_new_tokens=eng.max_new_tokens, constrained=eng.constrained_decoding, max_items=eng.max_items,
+        max_new_tokens=eng.max_new_tokens, decoding=eng.decoding, max_items=eng.max_items,
         max_span_chars=eng.max_span_chars, batch_size=eng.batch_size, fault=fault,
         # Everything besides the prompt that decides the engine's answer: the dedup cache key.
         identity=f"{config.pipeline_hash()}|{eng.dtype}|{eng.quantization}|{eng.seed}",

@@ -18,6 +18,8 @@ from giellm_batch.tasks import TaskRegistry
 
 InputFormat = Literal["livedoor", "jsonl", "parquet", "delta"]
 INPUT_FORMATS: tuple[str, ...] = typing.get_args(InputFormat)
+Decoding = Literal["grounded", "regex", "free"]
+DECODING_MODES: tuple[str, ...] = typing.get_args(Decoding)
 
 
 class ConfigError(ValueError):
@@ -97,9 +99,15 @@ class EngineSettings:
     max_num_seqs: int = 256
     enable_prefix_caching: bool = True  # the sentence leads every prompt, so tasks share a prefix
     enforce_eager: bool = False  # skip graph compilation: ~3 s engine start on CPU instead of ~25 s
-    constrained_decoding: bool = True  # regex-constrain outputs to the task's grammar
-    max_items: int = 4  # most items the constraint allows per output
-    max_span_chars: int = 24  # longest span (characters) the constraint allows
+    # grounded: every span can only be a substring of its sentence (one grammar per prompt; exact
+    # offsets); regex: outputs always parse, spans are free text; free: no constraint. Measured in
+    # docs/measurements.md (bench/decoding.py).
+    decoding: Decoding = "grounded"
+    # Optional safety bounds for constrained decoding, 0 = none (the default: max_new_tokens bounds
+    # an output, and a cut one is `partial`). A bound cuts correct outputs that need more, so keep it
+    # far above what your sentences need; plumbing tests use small ones for speed.
+    max_items: int = 0  # most items per output
+    max_span_chars: int = 0  # longest span in characters (regex decoding; grounded spans fit the sentence)
     batch_size: int = 512  # prompts handed to one engine.generate() call
     seed: int = 0
     quantization: str = ""  # e.g. "awq"; empty = none
@@ -163,7 +171,7 @@ class JobConfig:
         """Decoding and segmentation settings that change what the model is asked and may answer."""
         eng = self.engine
         return _digest({
-            "decoding": [eng.max_new_tokens, eng.constrained_decoding, eng.max_items, eng.max_span_chars],
+            "decoding": [eng.max_new_tokens, eng.decoding, eng.max_items, eng.max_span_chars],
             "segmentation": dataclasses.asdict(self.segmentation),
         })
 

@@ -25,9 +25,9 @@ class ExtractionPlan:
     tasks: tuple[TaskSpec, ...]
     profiles: dict[str, PromptProfile]
     max_new_tokens: int
-    constrained: bool
-    max_items: int
-    max_span_chars: int
+    decoding: str  # grounded | regex | free (settings.EngineSettings.decoding)
+    max_items: int  # 0 = no bound
+    max_span_chars: int  # 0 = no bound
     batch_size: int
     identity: str = ""  # what makes two equal prompts give equal outputs (model, decoding, dtype...)
     dedup: bool = True

@@ -2,7 +2,8 @@
 
 A task is data, not code: its prompt profile, Instruction Word, candidate text labels, the
 shape of its items (pair / triple / quadruple, with named fields) and the table its items land
-in. Defaults for the paper's subtasks live in `conf/tasks.yaml`; users override them there.
+in. Defaults for the paper's subtasks live in `giellm_batch/tasks.yaml` (shipped with the package;
+`conf/tasks.yaml` links to it); users point `task_registry` at their own copy to override them.
 """
 
 from __future__ import annotations
@@ -137,11 +138,12 @@ def load_task_registry(path: Path) -> TaskRegistry:
     return TaskRegistry(profiles=profiles, tasks=tasks)
 
 
-DEFAULT_REGISTRY = "conf/tasks.yaml"
+# Shipped inside the package, so the CLI finds it from any folder; conf/tasks.yaml links to it.
+DEFAULT_REGISTRY = str(Path(__file__).with_name("tasks.yaml"))
 
 
 def registry_or_exit(path: str | None) -> TaskRegistry:
-    """The registry at `path` (default conf/tasks.yaml) for a CLI command, or exit with the reason."""
+    """The registry at `path` (default: the packaged tasks.yaml) for a CLI command, or exit with the reason."""
     try:
         return load_task_registry(Path(path or DEFAULT_REGISTRY))
     except ValueError as exc:

@@ -56,6 +56,9 @@ class TinyModelSpec:
     # One token per character (bytes only for characters the corpus never showed): a span in the
     # output is then the same token sequence as in the input, which a small model learns to copy.
     char_level: bool = False
+    # Output layer = input embedding. Why: copying a token from the input is then the identity map
+    # from an attended embedding to its own logit, which a model trained from scratch finds sooner.
+    tie_embeddings: bool = False
 
 
 def texts_sha256(texts: Sequence[str]) -> str:
@@ -136,7 +139,7 @@ def _write_model(tmp: Path, texts: Sequence[str], spec: TinyModelSpec) -> int:
         bos_token_id=ids["bos"],
         eos_token_id=ids["eos"],
         pad_token_id=ids["pad"],
-        tie_word_embeddings=False,
+        tie_word_embeddings=spec.tie_embeddings,
     )
     torch.manual_seed(spec.seed)
     model = LlamaForCausalLM(config).float().eval()

@@ -30,7 +30,7 @@ def test_every_problem_is_listed_with_a_fix(tmp_path):
     path = write(tmp_path, """
 input: {path: REPO/data/sample/text, format: csv}
 model: {path: /nonexistent/model}
-engine: {max_new_token: 10, batch_size: 0}
+engine: {max_new_token: 10, batch_size: 0, constrained_decoding: true, decoding: beam, max_items: -1}
 task_registry: REPO/conf/tasks.yaml
 tasks: [scnm_ner, no_such_task]
 """)
@@ -42,6 +42,9 @@ tasks: [scnm_ner, no_such_task]
     assert "build-tiny-model" in message
     assert "engine: unknown key 'max_new_token'; did you mean 'max_new_tokens'?" in message
     assert "engine.batch_size: must be at least 1" in message
+    assert "engine.constrained_decoding: no longer a setting; use engine.decoding: grounded" in message
+    assert "engine.decoding: 'beam' is not one of ['grounded', 'regex', 'free']" in message
+    assert "engine.max_items: must be >= 0 (0 = no bound)" in message
     assert "unknown task 'no_such_task'" in message
 
 

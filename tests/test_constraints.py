@@ -1,6 +1,24 @@
 import re
 
+import xgrammar as xgr
+from xgrammar.testing import _is_grammar_accept_string
+
 from giellm_batch.constraints import task_regex, worst_case_tokens
+from giellm_batch.grounded import span_rules, suffix_automaton, task_grammar
+from giellm_batch.prompts import render_output
+
+# A sentence with ten entities and a 41-character organisation name: what real news looks like
+# and what a capped constraint used to cut.
+LONG_NAME = "国際オリンピック委員会アジア太平洋地域スポーツ振興特別調査委員会事務局長室第二分室"
+CROWDED = (f"{LONG_NAME}と山田太郎、鈴木花子、佐藤一郎は東京、大阪、名古屋、福岡で"
+           "ソフトバンクとトヨタ自動車の担当者と会った。")
+CROWDED_ITEMS = [("その他の組織名", LONG_NAME), ("人名", "山田太郎"), ("人名", "鈴木花子"), ("人名", "佐藤一郎"),
+                 ("地名", "東京"), ("地名", "大阪"), ("地名", "名古屋"), ("地名", "福岡"),
+                 ("法人名", "ソフトバンク"), ("法人名", "トヨタ自動車")]
+
+
+def accepts(grammar: str, text: str) -> bool:
+    return bool(_is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), text))
 
 
 def test_regex_admits_well_formed_and_rejects_the_rest(registry):
@@ -14,6 +32,14 @@ def test_regex_admits_well_formed_and_rejects_the_rest(registry):
     assert not pattern.fullmatch("‹社会>固有表現抽出:人名;山田太郎さん")  # span > max_span_chars
 
 
+def test_default_regex_cuts_no_item_list_and_no_span(registry):
+    task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
+    raw = render_output(task, giellm, "社会", CROWDED_ITEMS)
+    assert len(LONG_NAME) >= 40 and len(CROWDED_ITEMS) == 10
+    assert re.fullmatch(task_regex(task, giellm, max_items=0, max_span_chars=0), raw)
+    assert worst_case_tokens(task, giellm, 0, 0) is None  # unbounded: max_new_tokens bounds it
+
+
 def test_triples_close_with_a_colon_and_worst_case_is_an_upper_bound(registry):
     task, giellm = registry.tasks["tcree_re"], registry.profiles["giellm"]
     pattern = re.compile(task_regex(task, giellm, max_items=3, max_span_chars=4))
@@ -22,3 +48,51 @@ def test_triples_close_with_a_colon_and_worst_case_is_an_upper_bound(registry):
     longest = "‹スポーツ>Relation Extraction" + ":𠀋𠀋𠀋𠀋;所属;𠀋𠀋𠀋𠀋" * 3 + ":"
     assert pattern.fullmatch(longest)
     assert len(longest.encode()) <= worst_case_tokens(task, giellm, 3, 4)
+
+
+def test_suffix_automaton_spells_exactly_the_substrings():
+    text = "ababcab"
+    trans = suffix_automaton(text)
+
+    def walk(s: str) -> bool:
+        state = 0
+        for ch in s:
+            if ch not in trans[state]:
+                return False
+            state = trans[state][ch]
+        return True
+
+    subs = {text[i:j] for i in range(len(text)) for j in range(i, len(text) + 1)}
+    assert all(walk(s) for s in subs)
+    assert not walk("bb") and not walk("abab" + "a") and not walk("ca" + "c")
+    assert len(trans) <= 2 * len(text)
+
+
+def test_grounded_grammar_admits_only_spans_of_the_sentence(registry):
+    task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
+    grammar = task_grammar(task, giellm, CROWDED)
+    assert accepts(grammar, render_output(task, giellm, "社会", CROWDED_ITEMS))  # 10 items, a 40-char span
+    assert accepts(grammar, "‹社会>固有表現抽出")
+    assert not accepts(grammar, "‹社会>固有表現抽出:人名;山田次郎")  # not in the sentence
+    assert accepts(grammar, "‹社会>固有表現抽出:人名;山田太郎、鈴木花子")  # any substring, '、' included
+    assert not accepts(grammar, "‹社会>固有表現抽出:人名;山田太郎鈴木花子")  # two pieces joined: not in it
+    assert not accepts(grammar, "‹社会>固有表現抽出:職業;山田太郎")  # labels stay the closed set
+    assert not accepts(grammar, "‹政治>固有表現抽出")
+
+
+def test_grounded_spans_skip_separator_characters_but_reach_both_sides(registry):
+    task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
+    grammar = task_grammar(task, giellm, "午前10:30;東京:大阪")
+    assert accepts(grammar, "‹社会>固有表現抽出:地名;東京:地名;大阪")
+    assert not accepts(grammar, "‹社会>固有表現抽出:地名;30;東京")  # a span cannot hold ';'
+    assert span_rules("：；").rules.startswith("span ::= ")  # nothing groundable: still a valid grammar
+    assert accepts(task_grammar(task, giellm, "：；"), "‹社会>固有表現抽出")
+
+
+def test_grounded_quadruples_keep_closed_event_types(registry):
+    task, giellm = registry.tasks["tcree_ee"], registry.profiles["giellm"]
+    sentence = "北斗自動車は3月25日、新型車を発売した。"
+    grammar = task_grammar(task, giellm, sentence, max_items=1)
+    assert accepts(grammar, "‹IT>Event Extraction:発売;発売;新型車;3月25日:")
+    assert not accepts(grammar, "‹IT>Event Extraction:発表;発売;新型車;3月26日:")
+    assert not accepts(grammar, "‹IT>Event Extraction:発売;発売;新型車;3月25日:発売;発売;新型車;3月25日:")

@@ -37,3 +37,7 @@ def test_spans_that_cut_words_are_snapped_and_pos_is_checked(registry):
     assert (scenery["char_start"], scenery["char_end"], scenery["snapped"]) == (13, 15, True)  # 景 -> 景色
     assert (scenery["pos"], scenery["pos_ok"]) == ("名詞", True)
     assert (beautiful["snapped"], beautiful["pos"], beautiful["pos_ok"]) == (False, "形容詞", False)
+    # grounded decoding: the model chose the substring, so its offsets stay exact (POS still checked)
+    scenery, _ = (i["spans"][0] for i in ground_items(result, task, sentence, 10, morphemes, snap_spans=False))
+    assert (scenery["char_start"], scenery["char_end"], scenery["snapped"]) == (13, 14, False)
+    assert scenery["pos"] == "名詞"

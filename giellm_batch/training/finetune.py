@@ -157,7 +157,8 @@ def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
     corpus = [*texts, *(read_corpus([Path(base.tokenizer_corpus)]) if base.tokenizer_corpus else [])]
     spec = TinyModelSpec(vocab_size=base.vocab_size, hidden_size=base.hidden_size,
                          intermediate_size=base.intermediate_size, num_layers=base.num_layers,
-                         num_heads=base.num_heads, seed=config.train.seed, char_level=True)
+                         num_heads=base.num_heads, seed=config.train.seed, char_level=True,
+                         tie_embeddings=base.tie_embeddings)
     build_tiny_model(Path(base.path), corpus, spec)
     log.info("built random base model %s (%s)", base.path, spec)
 

@@ -31,6 +31,7 @@ class BaseModelSettings:
     intermediate_size: int = 768  # only for init
     vocab_size: int = 4000  # only for init: upper bound, one token per frequent character
     tokenizer_corpus: str = ""  # only for init: extra folder of *.txt whose characters the vocabulary covers
+    tie_embeddings: bool = False  # only for init: output layer shares the input embedding (copies sooner)
 
 
 @dataclass(frozen=True)
