@@ -18,7 +18,7 @@ STAMP := $(VENV)/.giellm-setup-$(EXTRA)
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_SOURCE := $(if $(PIP_FIND_LINKS),,--extra-index-url $(TORCH_INDEX))
 
-.PHONY: setup trained-model run test test-fast lint clean
+.PHONY: setup trained-model run test test-fast lint clean browser
 
 setup: $(STAMP) $(MODEL_DIR)/giellm_tiny_model.json
 
@@ -42,10 +42,11 @@ $(MODEL_DIR)/giellm_tiny_model.json: $(STAMP) data/sample/text
 $(TRAIN_DATA)/synthetic.jsonl: $(STAMP) giellm_batch/training/synthetic.py giellm_batch/training/gazetteer.py
 	$(BIN)/giellm-batch synth-data --out $@
 
-$(TRAIN_DATA)/pairs/train.jsonl: $(TRAIN_DATA)/synthetic.jsonl conf/tasks.yaml giellm_batch/training/examples.py
+$(TRAIN_DATA)/pairs/train.jsonl: $(TRAIN_DATA)/synthetic.jsonl giellm_batch/tasks.yaml giellm_batch/training/examples.py
 	$(BIN)/giellm-batch training-data $(TRAIN_DATA)/synthetic.jsonl --out-dir $(TRAIN_DATA)/pairs
 
-$(TRAINED_DIR)/giellm_training.json: $(TRAIN_DATA)/pairs/train.jsonl conf/finetune.yaml data/sample/text
+$(TRAINED_DIR)/giellm_training.json: $(TRAIN_DATA)/pairs/train.jsonl conf/finetune.yaml data/sample/text \
+		giellm_batch/training/finetune.py giellm_batch/tiny_model.py
 	$(BIN)/giellm-batch finetune --config conf/finetune.yaml
 
 trained-model: $(TRAINED_DIR)/giellm_training.json
@@ -62,7 +63,11 @@ lint: setup
 	$(BIN)/hadolint docker/Dockerfile.gpu docker/Dockerfile.cpu
 	bash -n docker/gpu-discovery.sh scripts/nightly.sh
 
-test: lint
+# The run report's browser test drives Debian's Chromium (playwright, no browser download).
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: lint browser
 	$(BIN)/python -m pytest --durations=10
 
 test-fast: lint

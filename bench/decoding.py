@@ -68,7 +68,8 @@ def run_mode(config: Any, records: list[Any], mode: str) -> dict[str, Any]:
     started = time.monotonic()
     out = pd.concat(list(extraction_step(plan)(iter([frame]))), ignore_index=True)
     seconds = time.monotonic() - started
-    by_line = {int(a): row for a, row in zip(out["article_id"], out.itertuples(index=False), strict=True)}
+    by_line: dict[int, Any] = {int(a): row for a, row in zip(out["article_id"], out.itertuples(index=False),
+                                                                strict=True)}
     rows = [by_line[r.line] for r in records]
     scores = {k: v.as_dict() for k, v in score(records, [r.raw_output for r in rows], config.task_registry,
                                                 [r.finish_reason == "length" for r in rows]).items()}

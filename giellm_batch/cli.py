@@ -97,6 +97,21 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from giellm_batch.report import gather, render
+
+    spark, warehouse = _warehouse_session(args, "report", master="local[2]")
+    try:
+        page = render(gather(spark, warehouse, args.run))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    out = Path(args.out or f"{warehouse}/_reports/{args.run or 'latest'}.html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    print(out)
+    return 0
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
     from giellm_batch.maintenance import optimize
 
@@ -145,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     prompt = sub.add_parser("prompt", help="print the exact prompt for one text and task")
     prompt.add_argument("--task", required=True)
     prompt.add_argument("text")
-    prompt.add_argument("--registry", default=DEFAULT_REGISTRY, help="task registry YAML (default: the packaged tasks.yaml)")
+    prompt.add_argument("--registry", default=DEFAULT_REGISTRY,
+                        help="task registry YAML (default: the packaged tasks.yaml)")
     prompt.set_defaults(func=cmd_prompt)
 
     parse = sub.add_parser("parse", help="parse one model output into JSON (with offsets if --text is given)")
@@ -173,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--limit", type=int, default=50)
     sql.set_defaults(func=cmd_sql)
 
+    rep = sub.add_parser("report", help="render the HTML report of a run (default: the latest) from the tables")
+    rep.add_argument("--warehouse", default="warehouse")
+    rep.add_argument("--run", help="run_id (see the runs table); default: the latest run")
+    rep.add_argument("--out", help="file to write (default: <warehouse>/_reports/<run>.html)")
+    rep.set_defaults(func=cmd_report)
+
     opt = sub.add_parser("optimize", help="compact the tables (OPTIMIZE, optional Z-order) and VACUUM")
     opt.add_argument("--warehouse", default="warehouse")
     opt.add_argument("--zorder", action="store_true", help="Z-order by the common filter columns")
@@ -194,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check this machine can run the job (Java, Delta jars, vLLM, model, "
                                            "GPUs, warehouse); one line per check with a fix for each failure")
-    doctor.add_argument("--config", default=DEFAULT_CONFIG, help=f"job YAML to check against ({DEFAULT_CONFIG})")
+    doctor.add_argument("--config", default=DEFAULT_CONFIG,
+                        help=f"job YAML to check against ({DEFAULT_CONFIG})")
     doctor.set_defaults(func=cmd_doctor)
 
     from giellm_batch.training.commands import add_commands

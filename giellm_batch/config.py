@@ -27,6 +27,7 @@ from giellm_batch.settings import (
     InputSettings,
     JobConfig,
     ModelSettings,
+    MonitoringSettings,
     OutputSettings,
     SegmentationSettings,
     SparkSettings,
@@ -35,7 +36,8 @@ from giellm_batch.tasks import TaskRegistry, load_task_registry
 
 __all__ = [
     "INPUT_FORMATS", "ColumnMapping", "ConfigError", "EngineSettings", "ExecutionSettings", "InputFormat",
-    "InputSettings", "JobConfig", "ModelSettings", "OutputSettings", "SegmentationSettings", "SparkSettings",
+    "InputSettings", "JobConfig", "ModelSettings", "MonitoringSettings",
+    "OutputSettings", "SegmentationSettings", "SparkSettings",
     "load_config",
 ]
 
@@ -48,6 +50,7 @@ _SECTIONS: dict[str, type] = {
     "engine": EngineSettings,
     "segmentation": SegmentationSettings,
     "execution": ExecutionSettings,
+    "monitoring": MonitoringSettings,
 }
 _TOP_KEYS = (*_SECTIONS, "tasks", "task_registry")
 # Keys of earlier versions, with what replaces them (an old config fails with this, not "unknown").
@@ -190,6 +193,13 @@ def load_config(
     model = dataclasses.replace(model, adapter=_resolve(base, model.adapter))
     problems.extend(_check_semantics(inp, model, sections["engine"], sections["segmentation"], check_paths))
     problems.extend(_check_execution(sections["execution"], sections["engine"]))
+    mon: MonitoringSettings = sections["monitoring"]
+    if mon.drift_window < 0 or mon.min_prompts < 0:
+        problems.append("monitoring.drift_window / min_prompts: must be >= 0 (drift_window 0 = no drift checks)")
+    for name in ("max_ok_rate_drop", "max_quarantine_share_rise", "max_items_change", "max_label_divergence",
+                 "max_ungrounded_share_rise"):
+        if getattr(mon, name) < 0:
+            problems.append(f"monitoring.{name}: must be >= 0")
     if not out.lock_stale_seconds > 0:
         problems.append(f"output.lock_stale_seconds: must be > 0 (seconds), got {out.lock_stale_seconds}")
 
@@ -206,6 +216,7 @@ def load_config(
         tasks=tasks,
         task_registry=registry,
         execution=sections["execution"],
+        monitoring=sections["monitoring"],
     )
 
 

@@ -45,13 +45,13 @@ def check_delta_jars() -> Check:
     from giellm_batch.spark_session import delta_maven_coordinate
 
     coordinate = delta_maven_coordinate()
-    group, artifact, version = coordinate.split(":")
+    _group, artifact, version = coordinate.split(":")
     ivy = Path(os.environ.get("IVY_HOME", Path.home() / ".ivy2.5.2"))
     roots = [ivy, Path.home() / ".ivy2"]
     found = [p for root in roots for p in root.glob(f"**/{artifact}-{version}.jar")]
     fix = "run `python -m giellm_batch.spark_session` once with network access (make setup does)"
-    return Check("delta", bool(found), f"{coordinate} {'in ' + str(found[0].parent) if found else 'not in the Ivy cache'}",
-                 fix)
+    where = f"in {found[0].parent}" if found else "not in the Ivy cache"
+    return Check("delta", bool(found), f"{coordinate} {where}", fix)
 
 
 def check_import(module: str, fix: str) -> Check:

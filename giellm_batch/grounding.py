@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from giellm_batch.entity_keys import span_key
 from giellm_batch.parsing import ParseResult
 from giellm_batch.tasks import TaskSpec
 
@@ -80,7 +81,8 @@ def ground_items(
                 continue
             found = locate(value, sentence, cursor)
             span: dict[str, Any] = {"role": name, "text": value, "char_start": None, "char_end": None,
-                                    "grounded": found is not None, "snapped": False, "pos": None, "pos_ok": None}
+                                    "grounded": found is not None, "snapped": False, "pos": None, "pos_ok": None,
+                                    "key": span_key(value)}
             if found is not None:
                 cursor = found[0]
                 start, end = snap(*found, morphemes) if morphemes and snap_spans else found

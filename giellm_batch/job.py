@@ -46,6 +46,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="settings",
                         help="override one config value, validated like the YAML (repeatable), e.g. "
                              "--set execution.dedup=false --set engine.batch_size=1024")
+    parser.add_argument("--fail-on-drift", action="store_true",
+                        help="exit 4 when the run succeeded but drifted from the previous runs (monitoring.*: "
+                             "parse-ok rate, quarantine share, items per sentence, text-label mix, ungrounded spans)")
     parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
 
 
@@ -132,10 +135,15 @@ def run_from_args(args: argparse.Namespace) -> int:
     except WarehouseLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    from giellm_batch.monitoring import DRIFT_EXIT_CODE
+
     print(json.dumps({"run_id": summary.run_id, "status": summary.status, "warehouse": summary.warehouse,
                       "articles_in": summary.articles_in, "articles_processed": summary.articles_processed,
                       "articles_skipped": summary.articles_skipped, "articles_deferred": summary.articles_deferred,
                       "articles_quarantined": summary.articles_quarantined, "prompts": summary.prompts,
                       "parse_ok": summary.parse_ok, "engine_calls": summary.engine_calls,
-                      "dedup_hits": summary.dedup_hits, "wall_seconds": summary.wall_seconds}, ensure_ascii=False))
-    return 0 if summary.status == "succeeded" else 1
+                      "dedup_hits": summary.dedup_hits, "wall_seconds": summary.wall_seconds,
+                      "drift_warnings": summary.drift_warnings}, ensure_ascii=False))
+    if summary.status != "succeeded":
+        return 1
+    return DRIFT_EXIT_CODE if args.fail_on_drift and summary.drift_warnings else 0

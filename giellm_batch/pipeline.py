@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from giellm_batch import dedup, faults, locking, placement, records, runs, schemas, tables
+from giellm_batch import dedup, faults, locking, monitoring, placement, records, report, runs, schemas, tables
 from giellm_batch.config import JobConfig
 from giellm_batch.engine import EngineSpec
 from giellm_batch.extraction import parse_step
@@ -124,6 +124,7 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
         log.info("run %s: lock taken, tables ready", run_id)
         _process(config, spark, options, fault, summary, staging, stamp, lease)
         summary.status = "succeeded"
+        monitoring.check_drift(spark, config, summary)
     except Exception as exc:
         summary.status = "failed"
         summary.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -134,6 +135,8 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
             if not lease.lost:  # a run that lost its lock writes nothing more
                 runs.record_run(spark, config, summary, started_at)
                 _remove(spark, staging)
+                if config.monitoring.report:
+                    report.write_run_report(spark, warehouse, run_id)
             lease.release()
     log.warning("run %s %s in %.1fs: %s", run_id, summary.status, summary.wall_seconds, dataclasses.asdict(summary))
     return summary
@@ -169,7 +172,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     sentences, unsegmented = _segment(config, plan, todo, staging)
     summary.sentences = sentences.count()
     extractions = _infer(spark, config, plan, sentences, staging, stamp, summary)
-    _count_statuses(extractions, summary)
+    monitoring.count_and_profile(extractions, summary)
     summary.dedup_hits = summary.prompts - summary.engine_calls
     log.info("run %s: inference done", run_id)
 
@@ -308,15 +311,6 @@ def _unfinished(spark: Any, config: JobConfig, accepted: Any, pipeline_hash: str
     done = (tables.read_table(spark, config.output.warehouse, "articles")
             .filter(F.col("pipeline_hash") == pipeline_hash).select("article_id", "content_hash"))
     return accepted.join(done, ["article_id", "content_hash"], "left_anti")
-
-
-def _count_statuses(extractions: Any, summary: RunSummary) -> None:
-    counts = {row["parse_status"]: row["count"] for row in extractions.groupBy("parse_status").count().collect()}
-    summary.prompts = sum(counts.values())
-    summary.parse_ok = counts.get("ok", 0)
-    summary.parse_partial = counts.get("partial", 0)
-    summary.parse_invalid = counts.get("invalid", 0)
-    summary.engine_errors = counts.get("error", 0)
 
 
 def _remove_other_staging(spark: Any, warehouse: str, run_id: str) -> None:

@@ -113,6 +113,7 @@ def result_rows(
         first["text"].alias("span"), first["char_start"].alias("char_start"),
         first["char_end"].alias("char_end"), first["grounded"].alias("grounded"),
         first["snapped"].alias("snapped"), first["pos"].alias("pos"), first["pos_ok"].alias("pos_ok"),
+        first["key"].alias("span_key"),
     ]
     out = {
         "sentences": sentences,
@@ -125,6 +126,7 @@ def result_rows(
             F.col("it.label_known").alias("relation_known"), second["text"].alias("tail"),
             second["char_start"].alias("tail_start"), second["char_end"].alias("tail_end"),
             (first["grounded"] & second["grounded"]).alias("grounded"),
+            first["key"].alias("head_key"), second["key"].alias("tail_key"),
         ),
         "events": of("events").select(
             *keys, F.col("it.label").alias("event_type"), F.col("it.label_known").alias("event_type_known"),

@@ -47,6 +47,8 @@ class RunSummary:
     wall_seconds: float = 0.0
     status: str = "running"
     error: str | None = None
+    profile_json: str | None = None  # monitoring.build_profile: statuses, text labels, items, spans
+    drift_warnings: list[str] = dataclasses.field(default_factory=list)  # against the previous runs
 
 
 def record_run(spark: Any, config: JobConfig, summary: RunSummary, started_at: datetime) -> None:

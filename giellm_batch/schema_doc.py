@@ -14,6 +14,11 @@ Provenance columns on every result row: {provenance}. `pipeline_hash` combines
 model id + revision, `task_hash` (prompt profiles and the task definitions) and `decoding_hash`
 (decoding and segmentation settings); results of different pipelines live side by side.
 `published_date` is the article's calendar day as written in its source (`published_at`).
+
+`span_key`, `head_key`, `tail_key` (and `key` inside event arguments) are the normalised form of
+the span next to them (Unicode NFKC, width, case and whitespace folded; `entity_keys.py`): group
+and join by them so that ｿﾌﾄﾊﾞﾝｸ and ソフトバンク count as one entity. Tables made by an earlier
+version gain these columns on the next run (rows written before hold NULL there).
 """
 
 

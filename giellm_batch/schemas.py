@@ -75,6 +75,7 @@ SPAN = StructType([
     StructField("role", S), StructField("text", S), StructField("char_start", INT),
     StructField("char_end", INT), StructField("grounded", B), StructField("snapped", B),
     StructField("pos", S), StructField("pos_ok", B),
+    StructField("key", S),  # entity_keys.span_key(text): NFKC, width/case/space-folded, for grouping
 ])
 # The JSON layout of `items_json`, produced by grounding.items_to_json.
 ITEMS = ArrayType(StructType([
@@ -120,17 +121,17 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
     TableSpec("entities", _schema(
         *_ITEM_KEY, ("text_label", S), ("label", S), ("label_known", B), ("span", S),
         ("char_start", INT), ("char_end", INT), ("grounded", B), ("snapped", B), ("pos", S), ("pos_ok", B),
-        *_PROVENANCE,
+        *_PROVENANCE, ("span_key", S),
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "named entities (pair items)"),
     TableSpec("sentiment_words", _schema(
         *_ITEM_KEY, ("text_label", S), ("label", S), ("label_known", B), ("span", S),
         ("char_start", INT), ("char_end", INT), ("grounded", B), ("snapped", B), ("pos", S), ("pos_ok", B),
-        *_PROVENANCE,
+        *_PROVENANCE, ("span_key", S),
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "sentiment words with polarity"),
     TableSpec("relations", _schema(
         *_ITEM_KEY, ("text_label", S), ("head", S), ("head_start", INT), ("head_end", INT),
         ("relation", S), ("relation_known", B), ("tail", S), ("tail_start", INT), ("tail_end", INT),
-        ("grounded", B), *_PROVENANCE,
+        ("grounded", B), *_PROVENANCE, ("head_key", S), ("tail_key", S),
     ), ("article_id", "sentence_idx", "task", "item_idx", "pipeline_hash"), "relation triples"),
     TableSpec("events", _schema(
         *_ITEM_KEY, ("text_label", S), ("event_type", S), ("event_type_known", B),
@@ -149,6 +150,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("engine_errors", L), ("wall_seconds", DoubleType()), ("package_version", S), ("error", S),
         ("engine_calls", L), ("dedup_hits", L), ("engines", L), ("engine_seconds", DoubleType()),
         ("inference_seconds", DoubleType()), ("prompts_per_second", DoubleType()), ("engines_json", S),
+        ("profile_json", S), ("drift_warnings", ArrayType(S)),
     ), ("run_id",), "one row per run with its counts and engine figures", ()),
     TableSpec("prompt_cache", _schema(
         ("prompt_key", S), ("task", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),

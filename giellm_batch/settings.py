@@ -138,6 +138,20 @@ class ExecutionSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """Drift checks (each run against the previous successful runs of the same pipeline) and the run report."""
+
+    drift_window: int = 5  # previous successful runs (with prompts) the run is compared with; 0 = no checks
+    min_prompts: int = 50  # runs with fewer prompts are neither checked nor used as reference (too noisy)
+    max_ok_rate_drop: float = 0.10  # parse-ok rate below the reference mean by more than this
+    max_quarantine_share_rise: float = 0.10  # quarantined / articles in, above the reference by more
+    max_items_change: float = 0.5  # items per sentence (per task) differs by more than this factor of the reference
+    max_label_divergence: float = 0.15  # Jensen-Shannon divergence (bits, 0..1) of a task's text-label mix
+    max_ungrounded_share_rise: float = 0.10  # spans not found in their sentence, above the reference by more
+    report: bool = True  # write <warehouse>/_reports/<run_id>.html and latest.html after each run
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Everything one run needs; built by `load_config`."""
 
@@ -151,6 +165,7 @@ class JobConfig:
     tasks: tuple[str, ...]  # task names to run, from the registry
     task_registry: TaskRegistry
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
 
     @property
     def model_id(self) -> str:

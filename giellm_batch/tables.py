@@ -53,6 +53,40 @@ def ensure_all_tables(spark: Any, warehouse: str) -> None:
             set_aside_unborn_table(spark, warehouse, spec.name)
             ensure_table(spark, warehouse, spec)
             log.info("table %s: created", spec.name)
+        else:
+            add_missing_columns(spark, warehouse, spec)
+
+
+def missing_columns(current: Any, wanted: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(column path, type) of every field in `wanted` that `current` lacks, nested struct fields
+    (also inside arrays: `arguments.element.key`) included. Types of existing fields are not compared."""
+    from pyspark.sql.types import ArrayType, StructType
+
+    have = {f.name: f.dataType for f in current.fields}
+    out: list[tuple[str, Any]] = []
+    for field in wanted.fields:
+        path = f"{prefix}`{field.name}`"
+        if field.name not in have:
+            out.append((path, field.dataType))
+            continue
+        mine, theirs = have[field.name], field.dataType
+        if isinstance(mine, StructType) and isinstance(theirs, StructType):
+            out.extend(missing_columns(mine, theirs, f"{path}."))
+        elif (isinstance(mine, ArrayType) and isinstance(theirs, ArrayType)
+              and isinstance(mine.elementType, StructType) and isinstance(theirs.elementType, StructType)):
+            out.extend(missing_columns(mine.elementType, theirs.elementType, f"{path}.element."))
+    return out
+
+
+def add_missing_columns(spark: Any, warehouse: str, spec: TableSpec) -> None:
+    """A table made by an older version gains the columns added since (one commit, only when needed)."""
+    current = spark.read.format("delta").load(table_path(warehouse, spec.name)).schema
+    missing = missing_columns(current, spec.schema)
+    if not missing:
+        return
+    columns = ", ".join(f"{path} {dtype.simpleString()}" for path, dtype in missing)
+    spark.sql(f"ALTER TABLE delta.`{table_path(warehouse, spec.name)}` ADD COLUMNS ({columns})")
+    log.warning("table %s: added columns of this version: %s", spec.name, columns)
 
 
 def _log_state(fs: Any, log_dir: Any) -> tuple[bool, Any]:

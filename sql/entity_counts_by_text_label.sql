@@ -5,7 +5,7 @@ SELECT
   e.text_label,
   e.label            AS entity_type,
   COUNT(*)           AS mentions,
-  COUNT(DISTINCT e.span) AS distinct_spans,
+  COUNT(DISTINCT COALESCE(e.span_key, e.span)) AS distinct_entities,  -- normalised keys (NFKC, width/case)
   SUM(CASE WHEN e.grounded THEN 1 ELSE 0 END) AS grounded_mentions
 FROM entities e
 JOIN articles a

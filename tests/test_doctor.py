@@ -30,8 +30,8 @@ def test_doctor_passes_here_and_names_each_failure_with_a_fix(tiny_model, tmp_pa
     assert lines[-1] == "8/8 checks passed"
     bad = tmp_path / "bad.yaml"
     bad.write_text(CONFIG.read_text(encoding="utf-8").replace("../models/tiny-giellm", "/no/such/model")
-                   .replace("../", f"{REPO}/").replace("task_registry: tasks.yaml", f"task_registry: {REPO}/conf/tasks.yaml")
-                   .replace("gpus_per_engine: 0", "gpus_per_engine: 1"), encoding="utf-8")
+                   .replace("../", f"{REPO}/")
+                   .replace("task_registry: tasks.yaml", f"task_registry: {REPO}/conf/tasks.yaml"), encoding="utf-8")
     lines.clear()
     assert run_checks(str(bad), lines.append) == 1
     text = "\n".join(lines)

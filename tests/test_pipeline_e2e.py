@@ -9,6 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from giellm_batch import job
+from giellm_batch.entity_keys import span_key
 from giellm_batch.schemas import TABLES
 from giellm_batch.sql import run_sql_file
 from tests.conftest import CONFIG, REPO
@@ -71,6 +72,9 @@ def test_sentences_and_spans_point_at_the_article_text(spark, sample_run):
     bad = [s[0:1] + s[2:] for s in spans if not s[5] or s[1][s[3]:s[4]] != s[2]]
     assert not bad, f"{len(bad)} of {len(spans)} spans not at their offsets, e.g. {bad[:3]}"
     assert read(spark, sample_run, "entities").filter("snapped").count() == 0
+    for name, surface, key in (("entities", "span", "span_key"), ("relations", "head", "head_key")):
+        rows = read(spark, sample_run, name).select(surface, key).collect()
+        assert rows and all(r[key] == span_key(r[surface]) for r in rows), name  # normalised grouping keys
     nouns = read(spark, sample_run, "sentiment_words")
     assert nouns.filter(F.col("pos_ok").isNull()).count() == 0  # scpos_n spans all get a POS check
 

@@ -148,11 +148,14 @@ def copy_examples(rows: list[dict[str, str]], tokenizer: Any, share: float, seed
 
 
 def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
-    """Build the random base model (char-level tokenizer) when asked and not there yet."""
+    """Build the random base model (char-level tokenizer) when asked. A base built earlier with other
+    settings (its marker differs, e.g. untied embeddings) is rebuilt; an identical one is kept."""
     base = config.base_model
-    if (Path(base.path) / "config.json").is_file() or not base.init_if_missing:
-        return
-    from giellm_batch.tiny_model import TinyModelSpec, build_tiny_model, read_corpus
+    from giellm_batch.tiny_model import MARKER_NAME, TinyModelSpec, build_tiny_model, read_corpus
+
+    built_here = (Path(base.path) / MARKER_NAME).is_file()
+    if not base.init_if_missing or ((Path(base.path) / "config.json").is_file() and not built_here):
+        return  # a checkpoint of the user's: never overwritten
 
     corpus = [*texts, *(read_corpus([Path(base.tokenizer_corpus)]) if base.tokenizer_corpus else [])]
     spec = TinyModelSpec(vocab_size=base.vocab_size, hidden_size=base.hidden_size,
@@ -160,7 +163,7 @@ def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
                          num_heads=base.num_heads, seed=config.train.seed, char_level=True,
                          tie_embeddings=base.tie_embeddings)
     build_tiny_model(Path(base.path), corpus, spec)
-    log.info("built random base model %s (%s)", base.path, spec)
+    log.info("random base model %s ready (%s)", base.path, spec)
 
 
 def _progress_callback() -> Any:

@@ -23,7 +23,8 @@ class BaseModelSettings:
 
     path: str = ""  # a local HF model directory (a checkpoint such as GIELLM-13B-jpllm, or a base built by `init`)
     # When true and `path` holds no model yet, build a fresh random LLaMA there first, with a
-    # one-token-per-character tokenizer over the training texts (the embedded tiny model's recipe).
+    # one-token-per-character tokenizer over the training texts (the embedded tiny model's recipe);
+    # a base built that way earlier with other settings below is rebuilt.
     init_if_missing: bool = False
     hidden_size: int = 256  # only for init: width (must be num_heads x 64 on vLLM CPU)
     num_layers: int = 4  # only for init

@@ -1,0 +1,226 @@
+"""The run report: one self-contained HTML page per run, read from the Delta tables.
+
+Written after every run to `<warehouse>/_reports/<run_id>.html` and `latest.html` (the job does
+it; `giellm-batch report` renders any past run). Plots are matplotlib figures embedded as PNG data
+URIs and the page has no scripts and no external links, so it opens anywhere, offline, from a
+cluster's storage as well as from a laptop. Japanese labels use the IPAex Gothic font shipped with
+the `japanize-matplotlib` package (IPA Font License).
+
+Everything shown is read back from the tables (runs, quarantine, extractions, articles, the item
+tables; rows carry their `run_id`), so the report of a cluster run is the same as of a local one.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+from typing import Any
+
+log = logging.getLogger("giellm_batch.report")
+TREND_RUNS = 20
+
+
+def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import importlib.util
+    from pathlib import Path
+
+    from matplotlib import font_manager
+    from matplotlib import pyplot as plt
+
+    spec = importlib.util.find_spec("japanize_matplotlib")
+    if spec and spec.submodule_search_locations:
+        font = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
+        if font.is_file() and "IPAexGothic" not in {f.name for f in font_manager.fontManager.ttflist}:
+            font_manager.fontManager.addfont(str(font))
+        matplotlib.rcParams["font.family"] = ["IPAexGothic", "DejaVu Sans"]
+    return plt.subplots(figsize=(width, height), dpi=90)
+
+
+def _png(fig: Any) -> str:
+    from matplotlib import pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def bar_chart(title: str, labels: list[str], values: list[float], color: str = "#4c72b0") -> str:
+    if not labels:
+        return f"<p class=empty>{html.escape(title)}: nothing in this run.</p>"
+    fig, ax = _figure(7.0, max(1.6, 0.28 * len(labels) + 0.8))
+    ax.barh(range(len(labels)), values, color=color)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:g}", va="center", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def line_chart(title: str, x: list[str], series: dict[str, list[float | None]]) -> str:
+    if len(x) < 2:
+        return f"<p class=empty>{html.escape(title)}: needs two runs or days; {len(x)} so far.</p>"
+    fig, ax = _figure(7.0, 2.6)
+    for name, ys in series.items():
+        ax.plot(range(len(x)), [float("nan") if y is None else y for y in ys], marker="o", label=name)
+    step = max(1, len(x) // 8)
+    ax.set_xticks(range(0, len(x), step), [x[i] for i in range(0, len(x), step)], rotation=30, fontsize=7)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _collect(df: Any) -> list[Any]:
+    return list(df.collect())
+
+
+def gather(spark: Any, warehouse: str, run_id: str | None = None) -> dict[str, Any]:
+    """Everything the page shows, as plain data (one small Spark query per section)."""
+    from pyspark.sql import functions as F
+
+    from giellm_batch import tables
+
+    if not tables.table_exists(spark, warehouse, "runs"):
+        raise ValueError(f"no runs table under {warehouse}: run the job first (or pass --warehouse)")
+    runs = tables.read_table(spark, warehouse, "runs")
+    ordered = runs.orderBy(F.col("started_at").desc())
+    run = (ordered.filter(F.col("run_id") == run_id) if run_id else ordered).limit(1).collect()
+    if not run:
+        raise ValueError(f"no run {run_id!r} in {warehouse}/runs" if run_id else f"no runs in {warehouse}/runs")
+    row = run[0].asDict()
+    rid = row["run_id"]
+
+    def of_run(name: str) -> Any:
+        return tables.read_table(spark, warehouse, name).filter(F.col("run_id") == rid)
+
+    trend = [r.asDict() for r in _collect(
+        runs.filter((F.col("pipeline_hash") == row["pipeline_hash"]) & (F.col("started_at") <= row["started_at"]))
+        .orderBy(F.col("started_at").desc()).limit(TREND_RUNS))][::-1]
+    quarantine = _collect(
+        of_run("quarantine").groupBy("stage", F.substring("reason", 1, 90).alias("reason"))
+        .agg(F.count(F.lit(1)).alias("n"), F.slice(F.collect_list("record_key"), 1, 3).alias("examples"))
+        .orderBy(F.col("n").desc()).limit(25))
+    labels = _collect(of_run("extractions").groupBy("task", "text_label").count()
+                      .orderBy("task", F.col("count").desc()))
+    per_day = _collect(of_run("extractions").groupBy("published_date")
+                       .agg(F.countDistinct("article_id").alias("articles"), F.count(F.lit(1)).alias("extractions"))
+                       .orderBy("published_date"))
+    entities = of_run("entities")
+    key = F.coalesce(F.col("span_key"), F.col("span")) if "span_key" in entities.columns else F.col("span")
+    top_entities = _collect(entities.groupBy("label", key.alias("key")).agg(
+        F.mode("span").alias("span"), F.count(F.lit(1)).alias("n")).orderBy(F.col("n").desc(), "key").limit(15))
+    relations = _collect(of_run("relations").groupBy("relation").count().orderBy(F.col("count").desc()).limit(15))
+    events = _collect(of_run("events").groupBy("event_type").count().orderBy(F.col("count").desc()).limit(15))
+    return {"run": row, "trend": trend, "quarantine": quarantine, "labels": labels, "per_day": per_day,
+            "top_entities": top_entities, "relations": relations, "events": events}
+
+
+def render(data: dict[str, Any]) -> str:
+    run = data["run"]
+    figures = {k: run.get(k) or 0 for k in ("articles_in", "articles_processed", "articles_quarantined",
+                                            "articles_skipped", "articles_deferred", "sentences", "prompts",
+                                            "engine_calls", "dedup_hits", "parse_ok", "parse_partial",
+                                            "parse_invalid", "engine_errors")}
+    parts = [f"<h1>giellm-batch run {html.escape(run['run_id'])}</h1>",
+             _table(["status", "started", "wall s", "model", "pipeline", "tasks", "input"],
+                    [[run["status"], run["started_at"], round(run.get("wall_seconds") or 0, 1), run["model_id"],
+                      run["pipeline_hash"], ", ".join(run.get("tasks") or []), run["input_path"]]])]
+    if run.get("error"):
+        parts.append(f"<p class=bad>error: {html.escape(str(run['error']))}</p>")
+    warnings = run.get("drift_warnings") or []
+    parts.append("<h2>Drift against previous runs</h2>" + (
+        "<ul class=bad>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>" if warnings
+        else "<p>No drift warnings.</p>"))
+    parts.append("<h2>Funnel</h2>" + bar_chart("articles → sentences → prompts → outcomes", list(figures),
+                                                [float(v) for v in figures.values()]))
+    q = data["quarantine"]
+    parts.append("<h2>Quarantine</h2>" + (bar_chart("quarantined records by stage", [
+        f"{r['stage']}: {r['reason'][:40]}" for r in q], [float(r["n"]) for r in q], "#c44e52") + _table(
+        ["stage", "reason", "records", "example keys"],
+        [[r["stage"], r["reason"], r["n"], ", ".join(r["examples"])] for r in q]) if q
+        else "<p>Nothing quarantined in this run.</p>"))
+    parts.append("<h2>Text labels per task</h2>")
+    for task in sorted({r["task"] for r in data["labels"]}):
+        rows = [r for r in data["labels"] if r["task"] == task]
+        parts.append(bar_chart(task, [str(r["text_label"]) for r in rows], [float(r["count"]) for r in rows]))
+    if not data["labels"]:
+        parts.append("<p class=empty>No extractions in this run (nothing new to process).</p>")
+    parts.append("<h2>Top entities, relation and event types</h2>")
+    parts.append(bar_chart("top entities (grouped by normalised key)", [
+        f"{r['span']} ({r['label']})" for r in data["top_entities"]], [float(r["n"]) for r in data["top_entities"]]))
+    parts.append(bar_chart("relation types", [str(r["relation"]) for r in data["relations"]],
+                           [float(r["count"]) for r in data["relations"]]))
+    parts.append(bar_chart("event types", [str(r["event_type"]) for r in data["events"]],
+                           [float(r["count"]) for r in data["events"]]))
+    days = data["per_day"]
+    parts.append("<h2>By publication day</h2>" + line_chart(
+        "articles and extractions per day", [str(r["published_date"]) for r in days],
+        {"articles": [r["articles"] for r in days], "extractions": [r["extractions"] for r in days]}))
+    engines = json.loads(run.get("engines_json") or "[]")
+    parts.append("<h2>Engines</h2>" + (_table(
+        ["engine", "prompts", "seconds", "prompts/s", "Spark tasks", "GPUs (task / engine)"],
+        [[e.get("engine_id"), e.get("prompts"), e.get("seconds"),
+          round(e["prompts"] / e["seconds"], 1) if e.get("seconds") else "-", e.get("spark_tasks"),
+          f"{e.get('task_gpus') or '-'} / {e.get('engine_gpus') or '-'}"] for e in engines])
+        + f"<p>generation stage {run.get('inference_seconds') or 0:.1f} s, {run.get('prompts_per_second') or 0:.1f} "
+          "engine calls/s</p>" if engines else "<p>No engine ran (every prompt was answered from the cache, or "
+                                                "nothing was new).</p>"))
+    trend = data["trend"]
+    x = [str(t["run_id"])[:15] for t in trend]
+
+    def share(t: dict[str, Any], num: str, den: str) -> float | None:
+        return (t.get(num) or 0) / t[den] if t.get(den) else None
+
+    parts.append("<h2>Trend over the last runs of this pipeline</h2>"
+                 + line_chart("parse-ok rate and quarantine share", x, {
+                     "parse ok": [share(t, "parse_ok", "prompts") for t in trend],
+                     "quarantined": [share(t, "articles_quarantined", "articles_in") for t in trend]})
+                 + line_chart("articles processed and prompts per run", x, {
+                     "articles": [t.get("articles_processed") for t in trend],
+                     "prompts": [t.get("prompts") for t in trend]}))
+    style = ("body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}table{border-collapse:collapse;"
+             "margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:100%}"
+             ".bad{color:#b00}.empty{color:#777}")
+    return (f"<!DOCTYPE html><html lang=ja><head><meta charset=utf-8><title>run {html.escape(run['run_id'])}"
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def write_text(spark: Any, path: str, text: str) -> None:
+    """Write a small file through Hadoop (local disk, HDFS, object stores alike)."""
+    jvm = spark._jvm
+    target = jvm.org.apache.hadoop.fs.Path(path)
+    fs = target.getFileSystem(spark._jsc.hadoopConfiguration())
+    stream = fs.create(target, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def write_run_report(spark: Any, warehouse: str, run_id: str) -> str | None:
+    """Render the run's report next to the tables; never fails the run (logs instead)."""
+    try:
+        page = render(gather(spark, warehouse, run_id))
+        path = f"{warehouse.rstrip('/')}/_reports/{run_id}.html"
+        write_text(spark, path, page)
+        write_text(spark, f"{warehouse.rstrip('/')}/_reports/latest.html", page)
+        log.warning("run %s: report %s", run_id, path)
+        return path
+    except Exception:
+        log.exception("run %s: could not write the run report", run_id)
+        return None
