@@ -48,10 +48,12 @@ def task_regex(task: TaskSpec, profile: PromptProfile, max_items: int, max_span_
     span = _free_text(max_span_chars)
     fields = [item_label if name == task.label_field else span for name in task.fields]
     item = _escape(profile.item_open) + _escape(profile.item_sep).join(fields)
+    # ":無い" (no_item_marker): how some checkpoints say "nothing found"; the parser accepts it.
+    nothing = _escape(profile.item_open + profile.no_item_marker)
     if task.item_kind == "pair":
-        items = f"({item}){repeat(0, max_items)}"
+        items = f"(({item}){repeat(0, max_items)}|{nothing})"
     else:
-        items = f"(({item}){repeat(1, max_items)}{_escape(profile.item_open)})?"
+        items = f"(({item}){repeat(1, max_items)}{_escape(profile.item_open)}|{nothing})?"
     if profile.name == "oiellm":
         return f"{text_label}/{_escape(task.iw)}/{items}"
     head = f"{_escape(profile.label_open)}{text_label}{_escape(profile.label_close)}{_escape(task.iw)}"

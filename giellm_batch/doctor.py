@@ -36,7 +36,10 @@ def check_java() -> Check:
     fix = "install a JDK 17 (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
     if not java or not os.path.exists(java):
         return Check("java", False, "no java on PATH or JAVA_HOME", fix)
-    done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    try:
+        done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check("java", False, f"{java}: {exc}", fix)
     version = (done.stderr or done.stdout).splitlines()[0] if (done.stderr or done.stdout) else "?"
     return Check("java", done.returncode == 0, version, fix)
 

@@ -13,7 +13,12 @@ import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
-_LATIN_WORD = re.compile(r"[0-9A-Za-z]")
+
+
+def _spaced(ch: str) -> bool:
+    """Does a space next to `ch` separate words? Yes for Latin, Greek, Cyrillic... (narrow letters and
+    digits, accented ones included); no for CJK and kana, which are written without spaces."""
+    return ch.isalnum() and unicodedata.east_asian_width(ch) not in ("W", "F")
 
 
 def span_key(text: str | None) -> str | None:
@@ -25,6 +30,6 @@ def span_key(text: str | None) -> str | None:
     out = parts[0] if parts else ""
     for part in parts[1:]:
         # keep one space only where it separates two Latin words ("new york"), not inside Japanese
-        joiner = " " if out and part and _LATIN_WORD.match(out[-1]) and _LATIN_WORD.match(part[0]) else ""
+        joiner = " " if out and part and _spaced(out[-1]) and _spaced(part[0]) else ""
         out += joiner + part
     return out

@@ -67,6 +67,7 @@ class SpanRules:
 
     rules: str
     n_rules: int
+    n_starts: int  # 0: no character of the sentence can start a span (empty, or separators only)
 
 
 @lru_cache(maxsize=4096)
@@ -92,15 +93,15 @@ def span_rules(sentence: str) -> SpanRules:
         return alts
 
     start = alternatives(0)
-    # A sentence made only of forbidden characters still needs a well-formed rule: no span fits,
-    # so the item list stays empty (an impossible alternative keeps the grammar valid).
-    lines = [f"span ::= {' | '.join(start) if start else _literal(chr(0xFFFF))}"]
+    if not start:  # nothing groundable: task_grammar then admits no items at all
+        return SpanRules("", 0, 0)
+    lines = [f"span ::= {' | '.join(start)}"]
     i = 0
     while i < len(order):
         state = order[i]
         lines.append(f"{names[state]} ::= ({' | '.join(alternatives(state))})?")
         i += 1
-    return SpanRules("\n".join(lines), len(lines))
+    return SpanRules("\n".join(lines), len(lines), len(start))
 
 
 def _choice(words: Sequence[str], open_chars: int) -> str:
@@ -118,18 +119,22 @@ def task_grammar(task: TaskSpec, profile: PromptProfile, sentence: str, max_item
     is `partial`)."""
     fields = [("label" if name == task.label_field else "span") for name in task.fields]
     item = f"{_literal(profile.item_open)} " + f" {_literal(profile.item_sep)} ".join(fields)
-    items = (f"(item){repeat(0, max_items)}" if task.item_kind == "pair"
-             else f"((item){repeat(1, max_items)} {_literal(profile.item_open)})?")
+    rules = span_rules(sentence)
+    # ":無い" (no_item_marker) is how some checkpoints say "nothing found"; the parser accepts it.
+    nothing = f"{_literal(profile.item_open)} {_literal(profile.no_item_marker)}"
+    if not rules.n_starts:
+        items = f'"" | {nothing}'
+    elif task.item_kind == "pair":
+        items = f"(item){repeat(0, max_items)} | {nothing}"
+    else:
+        items = f"((item){repeat(1, max_items)} {_literal(profile.item_open)})? | {nothing}"
     text_label = _choice(task.text_labels, OPEN_TEXT_LABEL_CHARS)
     if profile.name == "oiellm":
         root = f'root ::= {text_label} "/" {_literal(task.iw)} "/" items'
     else:
         root = (f"root ::= {_literal(profile.label_open)} {text_label} {_literal(profile.label_close)} "
                 f"{_literal(task.iw)} items")
-    return "\n".join([
-        root,
-        f"items ::= {items}",
-        f"item ::= {item}",
-        f"label ::= {_choice(task.item_labels, OPEN_LABEL_CHARS)}",
-        span_rules(sentence).rules,
-    ])
+    lines = [root, f"items ::= {items}"]
+    if rules.n_starts:
+        lines += [f"item ::= {item}", f"label ::= {_choice(task.item_labels, OPEN_LABEL_CHARS)}", rules.rules]
+    return "\n".join(lines)

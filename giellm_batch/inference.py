@@ -152,7 +152,7 @@ class _GenerationWorker:
         self.gpus = assigned_gpus(plan.gpu_resource_name) if plan.gpus_per_engine else ()
         self.task_id = spark_task_id()
         self.engine: Any = None
-        self.params: Callable[[str, str], Any] = request_sampling_params(plan)
+        self.params: Callable[[str, str], Any] = lambda task, prompt: None  # set with the engine (imports vLLM)
         self.prompts = 0
         self.engine_seconds = 0.0
 
@@ -160,6 +160,7 @@ class _GenerationWorker:
         if self.engine is not None:
             return
         self.engine = get_engine(self.plan.engine, self.gpus)
+        self.params = request_sampling_params(self.plan)
 
     def process(self, batch: pd.DataFrame, progress: Any) -> pd.DataFrame:
         self._ensure_engine()

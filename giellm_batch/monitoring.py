@@ -24,8 +24,11 @@ log = logging.getLogger("giellm_batch.monitoring")
 DRIFT_EXIT_CODE = 4  # documented in the README (0 ok, 1 run failed, 2 config error, 3 warehouse locked)
 
 
-def profile_from_extractions(extractions: Any) -> dict[str, Any]:
-    """One aggregation over the run's extraction rows -> the run's profile (plain JSON)."""
+def profile_from_extractions(extractions: Any, max_items: int = 0) -> dict[str, Any]:
+    """One aggregation over the run's extraction rows -> the run's profile (plain JSON).
+
+    With an item bound configured (`engine.max_items` > 0), outputs that reached it are counted:
+    the bound may have cut them."""
     from pyspark.sql import functions as F
 
     from giellm_batch.schemas import ITEMS
@@ -36,21 +39,25 @@ def profile_from_extractions(extractions: Any) -> dict[str, Any]:
             .withColumn("_ungrounded", F.coalesce(F.size(F.filter(spans, lambda s: ~s["grounded"])), F.lit(0)))
             .groupBy("task", "parse_status", "text_label")
             .agg(F.count(F.lit(1)).alias("n"), F.sum("n_items").alias("items"), F.sum("_spans").alias("spans"),
-                 F.sum("_ungrounded").alias("ungrounded"))
+                 F.sum("_ungrounded").alias("ungrounded"),
+                 F.sum(F.when(F.lit(max_items > 0) & (F.col("n_items") >= max_items), 1).otherwise(0))
+                 .alias("at_bound"))
             .collect())
     return build_profile(
         (r["task"], r["parse_status"], r["text_label"], r["n"], r["items"] or 0, r["spans"] or 0,
-         r["ungrounded"] or 0) for r in rows)
+         r["ungrounded"] or 0, r["at_bound"] or 0) for r in rows)
 
 
 def build_profile(groups: Any) -> dict[str, Any]:
-    """Profile from (task, parse_status, text_label, rows, items, spans, ungrounded spans) groups."""
+    """Profile from (task, parse_status, text_label, rows, items, spans, ungrounded spans[, outputs at
+    the item bound]) groups."""
     statuses: Counter[str] = Counter()
     labels: dict[str, Counter[str]] = {}
     items: Counter[str] = Counter()
     sentences: Counter[str] = Counter()
-    spans = ungrounded = 0
-    for task, status, label, n, n_items, n_spans, n_ungrounded in groups:
+    spans = ungrounded = at_bound = 0
+    for task, status, label, n, n_items, n_spans, n_ungrounded, *bound in groups:
+        at_bound += int(bound[0]) if bound else 0
         task = str(task)
         statuses[str(status)] += int(n)
         sentences[task] += int(n)
@@ -60,7 +67,8 @@ def build_profile(groups: Any) -> dict[str, Any]:
         spans += int(n_spans)
         ungrounded += int(n_ungrounded)
     return {"statuses": dict(statuses), "text_labels": {t: dict(c) for t, c in labels.items()},
-            "items": dict(items), "sentences": dict(sentences), "spans": spans, "ungrounded_spans": ungrounded}
+            "items": dict(items), "sentences": dict(sentences), "spans": spans, "ungrounded_spans": ungrounded,
+            "outputs_at_item_bound": at_bound}
 
 
 def _ok_rate(p: dict[str, Any]) -> float | None:
@@ -132,7 +140,8 @@ def drift_warnings(current: dict[str, Any], previous: list[dict[str, Any]], mon:
     return warnings
 
 
-def previous_profiles(spark: Any, warehouse: str, pipeline_hash: str, run_id: str, window: int) -> list[dict[str, Any]]:
+def previous_profiles(spark: Any, warehouse: str, pipeline_hash: str, run_id: str, window: int,
+                      min_prompts: int = 1) -> list[dict[str, Any]]:
     """Profiles of the last `window` successful runs of this pipeline before `run_id` (newest first)."""
     from pyspark.sql import functions as F
 
@@ -144,14 +153,19 @@ def previous_profiles(spark: Any, warehouse: str, pipeline_hash: str, run_id: st
     if "profile_json" not in runs.columns:
         return []
     rows = (runs.filter((F.col("pipeline_hash") == pipeline_hash) & (F.col("status") == "succeeded")
-                        & (F.col("run_id") != run_id) & F.col("profile_json").isNotNull() & (F.col("prompts") > 0))
+                        & (F.col("run_id") != run_id) & F.col("profile_json").isNotNull()
+                        & (F.col("prompts") >= max(min_prompts, 1)))
             .orderBy(F.col("started_at").desc()).select("profile_json").limit(window).collect())
     return [json.loads(r["profile_json"]) for r in rows]
 
 
-def count_and_profile(extractions: Any, summary: Any) -> None:
+def count_and_profile(extractions: Any, summary: Any, max_items: int = 0) -> None:
     """Fill the run's parse-status counts and its profile from one aggregation of its extractions."""
-    profile = profile_from_extractions(extractions)
+    profile = profile_from_extractions(extractions, max_items)
+    summary.outputs_at_item_bound = profile["outputs_at_item_bound"]
+    if summary.outputs_at_item_bound:
+        log.warning("run %s: %d outputs reached engine.max_items=%d and may have been cut; raise or remove the "
+                    "bound", summary.run_id, summary.outputs_at_item_bound, max_items)
     counts = profile["statuses"]
     summary.prompts = sum(counts.values())
     summary.parse_ok = counts.get("ok", 0)
@@ -165,13 +179,13 @@ def check_drift(spark: Any, config: JobConfig, summary: Any) -> None:
     """Compare the finished run with the previous ones; warnings go to the log and `summary`."""
     if summary.profile_json is None:  # nothing processed (e.g. an identical rerun): nothing to compare
         return
-    profile = {**json.loads(summary.profile_json), "articles_in": summary.articles_in,
-               "quarantined": summary.articles_quarantined}
-    summary.profile_json = json.dumps(profile, ensure_ascii=False, sort_keys=True)
     mon = config.monitoring
     try:
+        profile = {**json.loads(summary.profile_json), "articles_in": summary.articles_in,
+                   "quarantined": summary.articles_quarantined}
+        summary.profile_json = json.dumps(profile, ensure_ascii=False, sort_keys=True)
         previous = previous_profiles(spark, config.output.warehouse, summary.pipeline_hash, summary.run_id,
-                                     mon.drift_window)
+                                     mon.drift_window, mon.min_prompts)
         summary.drift_warnings = drift_warnings(profile, previous, mon)
     except Exception:  # a monitoring failure must not turn a good run into a failed one
         log.exception("run %s: drift check failed", summary.run_id)

@@ -172,7 +172,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     sentences, unsegmented = _segment(config, plan, todo, staging)
     summary.sentences = sentences.count()
     extractions = _infer(spark, config, plan, sentences, staging, stamp, summary)
-    monitoring.count_and_profile(extractions, summary)
+    monitoring.count_and_profile(extractions, summary, plan.max_items if plan.decoding != "free" else 0)
     summary.dedup_hits = summary.prompts - summary.engine_calls
     log.info("run %s: inference done", run_id)
 

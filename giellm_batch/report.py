@@ -39,6 +39,7 @@ def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Any, Any]:
         if font.is_file() and "IPAexGothic" not in {f.name for f in font_manager.fontManager.ttflist}:
             font_manager.fontManager.addfont(str(font))
         matplotlib.rcParams["font.family"] = ["IPAexGothic", "DejaVu Sans"]
+    matplotlib.rcParams["text.parse_math"] = False  # "$" in a quarantine reason is text, not a formula
     return plt.subplots(figsize=(width, height), dpi=90)
 
 

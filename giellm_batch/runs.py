@@ -47,6 +47,7 @@ class RunSummary:
     wall_seconds: float = 0.0
     status: str = "running"
     error: str | None = None
+    outputs_at_item_bound: int = 0  # outputs with engine.max_items items (a configured bound may have cut them)
     profile_json: str | None = None  # monitoring.build_profile: statuses, text labels, items, spans
     drift_warnings: list[str] = dataclasses.field(default_factory=list)  # against the previous runs
 

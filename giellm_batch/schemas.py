@@ -150,7 +150,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("engine_errors", L), ("wall_seconds", DoubleType()), ("package_version", S), ("error", S),
         ("engine_calls", L), ("dedup_hits", L), ("engines", L), ("engine_seconds", DoubleType()),
         ("inference_seconds", DoubleType()), ("prompts_per_second", DoubleType()), ("engines_json", S),
-        ("profile_json", S), ("drift_warnings", ArrayType(S)),
+        ("outputs_at_item_bound", L), ("profile_json", S), ("drift_warnings", ArrayType(S)),
     ), ("run_id",), "one row per run with its counts and engine figures", ()),
     TableSpec("prompt_cache", _schema(
         ("prompt_key", S), ("task", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),

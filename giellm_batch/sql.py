@@ -10,11 +10,20 @@ from giellm_batch.schemas import TABLES
 
 
 def register_views(spark: Any, warehouse: str) -> list[str]:
-    """Create a temporary view per existing table (named like the table); returns their names."""
+    """Create a temporary view per existing table (named like the table); returns their names.
+
+    A table written by an older version lacks the columns added since (e.g. `span_key`); its view
+    shows them as NULL, so the current queries run on it (the next job run adds them for real)."""
+    from pyspark.sql import functions as F
+
     names = []
-    for name in TABLES:
+    for name, spec in TABLES.items():
         if tables.table_exists(spark, warehouse, name):
-            tables.read_table(spark, warehouse, name).createOrReplaceTempView(name)
+            df = tables.read_table(spark, warehouse, name)
+            for field in spec.schema.fields:
+                if field.name not in df.columns:
+                    df = df.withColumn(field.name, F.lit(None).cast(field.dataType))
+            df.createOrReplaceTempView(name)
             names.append(name)
     return names
 

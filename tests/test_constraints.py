@@ -85,8 +85,19 @@ def test_grounded_spans_skip_separator_characters_but_reach_both_sides(registry)
     grammar = task_grammar(task, giellm, "午前10:30;東京:大阪")
     assert accepts(grammar, "‹社会>固有表現抽出:地名;東京:地名;大阪")
     assert not accepts(grammar, "‹社会>固有表現抽出:地名;30;東京")  # a span cannot hold ';'
-    assert span_rules("：；").rules.startswith("span ::= ")  # nothing groundable: still a valid grammar
+    assert span_rules("：；").n_starts == 0  # nothing groundable: no item can be written at all
     assert accepts(task_grammar(task, giellm, "：；"), "‹社会>固有表現抽出")
+    assert not accepts(task_grammar(task, giellm, "：；"), "‹社会>固有表現抽出:地名;\uffff")
+    assert accepts(task_grammar(task, giellm, ""), "‹社会>固有表現抽出:無い")
+
+
+def test_the_no_item_marker_is_admitted_like_the_parser_admits_it(registry):
+    giellm = registry.profiles["giellm"]
+    for name, empty in (("scnm_ner", "‹社会>固有表現抽出:無い"), ("tcree_re", "‹IT>Relation Extraction:無い")):
+        task = registry.tasks[name]
+        assert accepts(task_grammar(task, giellm, "東京で会った。"), empty)
+        assert re.fullmatch(task_regex(task, giellm, 0, 0), empty)
+    assert not re.fullmatch(task_regex(registry.tasks["scnm_ner"], giellm, 0, 0), "‹社会>固有表現抽出:無い:人名;山田")
 
 
 def test_grounded_quadruples_keep_closed_event_types(registry):

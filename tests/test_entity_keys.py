@@ -8,6 +8,7 @@ def test_width_case_and_space_variants_share_one_key():
     assert span_key("ＳｏｆｔＢａｎｋ") == span_key("SoftBank") == span_key("SOFTBANK") == "softbank"
     assert span_key("山田　太郎") == span_key(" 山田 太郎") == "山田太郎"
     assert span_key("New   York") == "new york"  # a space between Latin words is kept (once)
+    assert span_key("José  Mourinho") == "josé mourinho"  # accented Latin too
     assert span_key("ＮＥＣ　本社") == "nec本社"
     assert span_key("東京") != span_key("京都") and span_key(None) is None
 

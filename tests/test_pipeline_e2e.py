@@ -99,6 +99,10 @@ def test_runs_row_accounts_for_every_article(spark, sample_run):
     assert run["prompts"] == read(spark, sample_run, "extractions").count()
     assert run["parse_ok"] + run["parse_partial"] + run["parse_invalid"] + run["engine_errors"] == run["prompts"]
     assert run["model_id"] == "tiny-giellm" and run["tasks"] == ["scnm_ner", "tcree_re", "tcree_ee", "scpos_n"]
+    # conf/smoke.yaml bounds items at 3: outputs that reached the bound are counted (they may be cut)
+    at_bound = read(spark, sample_run, "extractions").filter("n_items >= 3").count()
+    assert run["outputs_at_item_bound"] == at_bound > 0
+    assert json.loads(run["profile_json"])["outputs_at_item_bound"] == at_bound
 
 
 def test_example_sql_runs_against_the_output(spark, sample_run):

@@ -153,8 +153,8 @@ def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
     base = config.base_model
     from giellm_batch.tiny_model import MARKER_NAME, TinyModelSpec, build_tiny_model, read_corpus
 
-    built_here = (Path(base.path) / MARKER_NAME).is_file()
-    if not base.init_if_missing or ((Path(base.path) / "config.json").is_file() and not built_here):
+    marker = Path(base.path) / MARKER_NAME
+    if not base.init_if_missing or ((Path(base.path) / "config.json").is_file() and not marker.is_file()):
         return  # a checkpoint of the user's: never overwritten
 
     corpus = [*texts, *(read_corpus([Path(base.tokenizer_corpus)]) if base.tokenizer_corpus else [])]
@@ -162,8 +162,14 @@ def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
                          intermediate_size=base.intermediate_size, num_layers=base.num_layers,
                          num_heads=base.num_heads, seed=config.train.seed, char_level=True,
                          tie_embeddings=base.tie_embeddings)
-    build_tiny_model(Path(base.path), corpus, spec)
-    log.info("random base model %s ready (%s)", base.path, spec)
+    try:
+        built = json.loads(marker.read_text(encoding="utf-8")).get("spec")
+    except (OSError, ValueError):
+        built = None
+    if built == asdict(spec):
+        return  # same shape: keep it, even when trained on other texts (runs on other tasks share one base)
+    build_tiny_model(Path(base.path), corpus, spec, force=True)
+    log.info("random base model %s built (%s)", base.path, spec)
 
 
 def _progress_callback() -> Any:
