@@ -5,7 +5,9 @@
 #   30 2 * * *  /opt/giellm-batch/scripts/nightly.sh /etc/giellm/prod.yaml >> /var/log/giellm/cron.log 2>&1
 #
 # Environment: GIELLM_LOG_DIR (default ./logs), SPARK_SUBMIT_ARGS (e.g. "--master yarn --deploy-mode client"),
-# GIELLM_OPTIMIZE_WEEKDAY (1-7, default 7: run `giellm-batch optimize` after Sunday's run).
+# GIELLM_OPTIMIZE_WEEKDAY (1-7, default 7: run `giellm-batch optimize` after Sunday's run),
+# GIELLM_FAIL_ON_DRIFT=1 (exit 4 when the run succeeded but drifted from the previous runs, so cron
+# alerts; the run's report is <warehouse>/_reports/latest.html either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config="${1:-conf/local.yaml}"
@@ -18,12 +20,16 @@ export PATH="$PWD/$bin:$PATH"
 echo "$(date -u +%FT%TZ) giellm-batch nightly: config=$config log=$log"
 # shellcheck disable=SC2086
 if spark-submit ${SPARK_SUBMIT_ARGS:-} --packages "$("$bin/giellm-batch" delta-package)" \
-    jobs/extract.py --config "$config" >"$log" 2>&1; then
+    jobs/extract.py --config "$config" ${GIELLM_FAIL_ON_DRIFT:+--fail-on-drift} >"$log" 2>&1; then
   summary=$(grep -E '^\{"run_id"' "$log" | tail -n 1)
   echo "$(date -u +%FT%TZ) succeeded: $summary"
 else
   status=$?
-  echo "$(date -u +%FT%TZ) FAILED (exit $status); see $log and the runs table (status, error)" >&2
+  if [ "$status" = 4 ]; then
+    echo "$(date -u +%FT%TZ) DRIFT: the run succeeded but drifted; see runs.drift_warnings and the run report" >&2
+  else
+    echo "$(date -u +%FT%TZ) FAILED (exit $status); see $log and the runs table (status, error)" >&2
+  fi
   tail -n 20 "$log" >&2
   exit "$status"
 fi
