@@ -56,12 +56,13 @@ class _Parser:
         an `error` row naming the stage ("grounding: IndexError: ..."), and the run goes on."""
         stage = "parse step"
         try:
-            task = self.plan.task(r.task)
             error = r.error if isinstance(r.error, str) else None
-            base = _base(r, task.name, error)
-            if error is not None:  # the engine (or the prompt step) already failed on this request
+            if error is not None:  # the engine (or the prompt step) already failed on this request;
+                # its task may be unknown (a prompt that failed before its tasks were known)
                 flag = "prompt_error" if error.startswith("prompt: ") else "engine_error"
-                return _error_row(base, error, flag)
+                return _error_row(_base(r, r.task if isinstance(r.task, str) else None, error), error, flag)
+            task = self.plan.task(r.task)
+            base = _base(r, task.name, error)
             stage = "parse"
             parsed = parse_output(r.raw_output, task, self.plan.profiles[task.profile], sentence=r.text,
                                   truncated=r.finish_reason == "length")

@@ -27,6 +27,11 @@ from giellm_batch.tasks import PromptProfile, TaskSpec
 def suffix_automaton(text: str) -> list[dict[str, int]]:
     """Transitions of the suffix automaton of `text` (state 0 is the start); every path from the
     start spells a substring and every substring has exactly one path."""
+    return _automaton(text)[0]
+
+
+def _automaton(text: str) -> tuple[list[dict[str, int]], list[int]]:
+    """(transitions, length of each state's longest string); a transition always leads to a longer state."""
     trans: list[dict[str, int]] = [{}]
     link, length = [-1], [0]
     last = 0
@@ -54,7 +59,7 @@ def suffix_automaton(text: str) -> list[dict[str, int]]:
                 link[q] = clone
                 link[cur] = clone
         last = cur
-    return trans
+    return trans, length
 
 
 def _literal(text: str) -> str:
@@ -72,8 +77,21 @@ class SpanRules:
 
 @lru_cache(maxsize=4096)
 def span_rules(sentence: str) -> SpanRules:
-    """The span grammar of one sentence (cached: the sentence's tasks share it)."""
-    trans = suffix_automaton(sentence)
+    """The span grammar of one sentence (cached: the sentence's tasks share it).
+
+    A span neither starts nor ends with whitespace (the parser strips it, so such a span could not
+    be read back as written); whitespace inside a span ("iPhone 15 Pro") is kept."""
+    trans, length = _automaton(sentence)
+    # All transitions into a suffix-automaton state carry the same character: the state's last one.
+    last = [""] * len(trans)
+    for edges in trans:
+        for ch, target in edges.items():
+            last[target] = ch
+    ends_ok = [not ch.isspace() for ch in last]
+    viable = [False] * len(trans)  # some allowed path from here ends on a non-space character
+    for state in sorted(range(len(trans)), key=lambda s: -length[s]):  # targets are always longer
+        viable[state] = (state != 0 and ends_ok[state]) or any(
+            viable[t] for ch, t in trans[state].items() if ch not in SPAN_FORBIDDEN)
     names: dict[int, str] = {}
     order: list[int] = []
 
@@ -86,9 +104,9 @@ def span_rules(sentence: str) -> SpanRules:
     def alternatives(state: int) -> list[str]:
         alts = []
         for ch, target in sorted(trans[state].items()):
-            if ch in SPAN_FORBIDDEN:
+            if ch in SPAN_FORBIDDEN or not viable[target] or (state == 0 and ch.isspace()):
                 continue
-            has_more = any(c not in SPAN_FORBIDDEN for c in trans[target])
+            has_more = any(viable[t] for c, t in trans[target].items() if c not in SPAN_FORBIDDEN)
             alts.append(f"{_literal(ch)} {name(target)}" if has_more else _literal(ch))
         return alts
 
@@ -99,7 +117,8 @@ def span_rules(sentence: str) -> SpanRules:
     i = 0
     while i < len(order):
         state = order[i]
-        lines.append(f"{names[state]} ::= ({' | '.join(alternatives(state))})?")
+        optional = "?" if ends_ok[state] else ""  # a span may stop here unless it would end on a space
+        lines.append(f"{names[state]} ::= ({' | '.join(alternatives(state))}){optional}")
         i += 1
     return SpanRules("\n".join(lines), len(lines), len(start))
 

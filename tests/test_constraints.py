@@ -107,3 +107,14 @@ def test_grounded_quadruples_keep_closed_event_types(registry):
     assert accepts(grammar, "‹IT>Event Extraction:発売;発売;新型車;3月25日:")
     assert not accepts(grammar, "‹IT>Event Extraction:発表;発売;新型車;3月26日:")
     assert not accepts(grammar, "‹IT>Event Extraction:発売;発売;新型車;3月25日:発売;発売;新型車;3月25日:")
+
+
+def test_grounded_spans_never_start_or_end_with_whitespace(registry):
+    # the parser strips a span's ends, so such a span could not be read back as the model wrote it
+    task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
+    grammar = task_grammar(task, giellm, "新型 iPhone 15 Pro\tと　ｿﾌﾄﾊﾞﾝｸ 。")
+    assert accepts(grammar, "‹技術>固有表現抽出:製品名;iPhone 15 Pro")  # inner spaces are fine
+    assert accepts(grammar, "‹技術>固有表現抽出:製品名;Pro\tと　ｿﾌﾄﾊﾞﾝｸ")
+    for span in (" iPhone", "iPhone ", "\t", "　", "Pro\t", "　ｿﾌﾄﾊﾞﾝｸ"):
+        assert not accepts(grammar, f"‹技術>固有表現抽出:製品名;{span}"), repr(span)
+    assert span_rules("\t　 ").n_starts == 0  # only whitespace: nothing to ground
