@@ -13,6 +13,7 @@ tables; rows carry their `run_id`), so the report of a cluster run is the same a
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -23,29 +24,34 @@ log = logging.getLogger("giellm_batch.report")
 TREND_RUNS = 20
 
 
-def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
+@functools.cache
+def _pyplot() -> Any:
+    """pyplot, set up once per process: headless backend, the Japanese font, no math parsing."""
     import importlib.util
     from pathlib import Path
 
+    import matplotlib
+
+    matplotlib.use("Agg")
     from matplotlib import font_manager
     from matplotlib import pyplot as plt
 
     spec = importlib.util.find_spec("japanize_matplotlib")
     if spec and spec.submodule_search_locations:
         font = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
-        if font.is_file() and "IPAexGothic" not in {f.name for f in font_manager.fontManager.ttflist}:
+        if font.is_file():
             font_manager.fontManager.addfont(str(font))
-        matplotlib.rcParams["font.family"] = ["IPAexGothic", "DejaVu Sans"]
+            matplotlib.rcParams["font.family"] = ["IPAexGothic", "DejaVu Sans"]
     matplotlib.rcParams["text.parse_math"] = False  # "$" in a quarantine reason is text, not a formula
-    return plt.subplots(figsize=(width, height), dpi=90)
+    return plt
+
+
+def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Any, Any]:
+    return _pyplot().subplots(figsize=(width, height), dpi=90)
 
 
 def _png(fig: Any) -> str:
-    from matplotlib import pyplot as plt
-
+    plt = _pyplot()
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png")
@@ -201,25 +207,15 @@ def render(data: dict[str, Any]) -> str:
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def write_text(spark: Any, path: str, text: str) -> None:
-    """Write a small file through Hadoop (local disk, HDFS, object stores alike)."""
-    jvm = spark._jvm
-    target = jvm.org.apache.hadoop.fs.Path(path)
-    fs = target.getFileSystem(spark._jsc.hadoopConfiguration())
-    stream = fs.create(target, True)
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
-
-
 def write_run_report(spark: Any, warehouse: str, run_id: str) -> str | None:
     """Render the run's report next to the tables; never fails the run (logs instead)."""
     try:
-        page = render(gather(spark, warehouse, run_id))
+        from giellm_batch.spark_session import write_hadoop_file
+
+        page = render(gather(spark, warehouse, run_id)).encode("utf-8")
         path = f"{warehouse.rstrip('/')}/_reports/{run_id}.html"
-        write_text(spark, path, page)
-        write_text(spark, f"{warehouse.rstrip('/')}/_reports/latest.html", page)
+        write_hadoop_file(spark, path, page)
+        write_hadoop_file(spark, f"{warehouse.rstrip('/')}/_reports/latest.html", page)
         log.warning("run %s: report %s", run_id, path)
         return path
     except Exception:

@@ -99,6 +99,16 @@ def read_hadoop_file(spark: Any, fs: Any, path: Any) -> bytes:
         stream.close()
 
 
+def write_hadoop_file(spark: Any, path: str, data: bytes) -> None:
+    """Write (replace) a small file through Hadoop: local disk, HDFS and object stores alike."""
+    target = spark._jvm.org.apache.hadoop.fs.Path(path)
+    stream = target.getFileSystem(spark._jsc.hadoopConfiguration()).create(target, True)
+    try:
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+
+
 def fetch_delta_jars() -> None:
     """Resolve the Delta jars into the Ivy cache once (set-up step), then stop."""
     spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"))

@@ -75,13 +75,19 @@ def _marker(spec: TinyModelSpec, texts: Sequence[str]) -> dict[str, Any]:
     return {"format": MARKER_FORMAT, "spec": asdict(spec), "texts_sha256": texts_sha256(texts)}
 
 
-def _is_up_to_date(out_dir: Path, marker: dict[str, Any]) -> bool:
+def built_marker(out_dir: Path) -> dict[str, Any] | None:
+    """The build marker of the model in `out_dir` (spec, texts digest), or None if it has none."""
     try:
-        found = json.loads((out_dir / MARKER_NAME).read_text(encoding="utf-8"))
+        found = json.loads((Path(out_dir) / MARKER_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _is_up_to_date(out_dir: Path, marker: dict[str, Any]) -> bool:
+    found = built_marker(out_dir)
     keys = ("format", "spec", "texts_sha256")
-    return isinstance(found, dict) and all(found.get(k) == marker[k] for k in keys)
+    return found is not None and all(found.get(k) == marker[k] for k in keys)
 
 
 def _train_tokenizer(texts: Sequence[str], spec: TinyModelSpec) -> Any:

@@ -151,10 +151,10 @@ def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
     """Build the random base model (char-level tokenizer) when asked. A base built earlier with other
     settings (its marker differs, e.g. untied embeddings) is rebuilt; an identical one is kept."""
     base = config.base_model
-    from giellm_batch.tiny_model import MARKER_NAME, TinyModelSpec, build_tiny_model, read_corpus
+    from giellm_batch.tiny_model import TinyModelSpec, build_tiny_model, built_marker, read_corpus
 
-    marker = Path(base.path) / MARKER_NAME
-    if not base.init_if_missing or ((Path(base.path) / "config.json").is_file() and not marker.is_file()):
+    marker = built_marker(Path(base.path))
+    if not base.init_if_missing or ((Path(base.path) / "config.json").is_file() and marker is None):
         return  # a checkpoint of the user's: never overwritten
 
     corpus = [*texts, *(read_corpus([Path(base.tokenizer_corpus)]) if base.tokenizer_corpus else [])]
@@ -162,11 +162,7 @@ def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
                          intermediate_size=base.intermediate_size, num_layers=base.num_layers,
                          num_heads=base.num_heads, seed=config.train.seed, char_level=True,
                          tie_embeddings=base.tie_embeddings)
-    try:
-        built = json.loads(marker.read_text(encoding="utf-8")).get("spec")
-    except (OSError, ValueError):
-        built = None
-    if built == asdict(spec):
+    if marker is not None and marker.get("spec") == asdict(spec):
         return  # same shape: keep it, even when trained on other texts (runs on other tasks share one base)
     build_tiny_model(Path(base.path), corpus, spec, force=True)
     log.info("random base model %s built (%s)", base.path, spec)
