@@ -48,7 +48,7 @@ def main() -> None:
         source, warehouse = Path(tmp) / "in", Path(tmp) / "wh"
         write_articles(source, 0, args.articles, sentences, rng)
         ns = argparse.Namespace(config=args.config, output=str(warehouse), input=str(source), input_format="livedoor",
-                                model=None, tasks=args.tasks)
+                                model=None, tasks=args.tasks, settings=[])
         config = config_from_args(ns)
         spark = build_spark(config.spark)
         started = time.monotonic()

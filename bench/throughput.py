@@ -1,4 +1,5 @@
-"""Job throughput through Spark vs. the same vLLM engine run standalone on the same prompts.
+"""Job throughput through Spark vs. the same vLLM engine run standalone on the same prompts, and
+the job's cost split into a fixed part (per run) and a marginal part (per prompt).
 
 Generates a corpus from the bundled sample articles (sentences made distinct with a numbered
 prefix; a controlled share of sentence slots repeats an earlier sentence, like wire copy), then in
@@ -6,19 +7,26 @@ one process, back to back on this machine:
 
 1. standalone: the engine the job uses (same settings, built by the same code), called directly
    on the job's full prompt list in the job's order (a sentence's prompts adjacent);
-2. the job with deduplication off (every prompt reaches an engine: the pipeline's own cost);
-3. the job with deduplication on (repeats answered once).
+2. the job with deduplication off (every prompt reaches an engine: the pipeline's own cost) on a
+   small corpus (`--small-share` of the prompts) and on the full one;
+3. the job with deduplication on (repeats answered once) on the full corpus.
 
-Both job runs use warm engines (a small warm-up run builds them first, as a nightly job on a
-long-lived cluster would have them) and fresh warehouses. Figures:
+Job runs use warm engines (a small warm-up run builds them first, as a nightly job on a
+long-lived cluster would have them) and fresh warehouses whose tables are created before the
+timed run (once per warehouse; printed apart). Figures (last line):
 
-- ratio: job prompts/s (dedup off, whole run_job wall time: read, split, infer, parse, write)
-  divided by standalone prompts/s;
-- overhead_ms_per_prompt_core: core time not spent inside engine.generate, per prompt:
-  (job wall x task slots - summed engine generate seconds) / prompts;
+- ratio: job prompts/s (dedup off, full corpus, whole run_job wall time: read, split, infer,
+  parse, write, record, report) divided by standalone prompts/s;
+- fixed_s: the intercept of job wall time over prompts (the two dedup-off runs): what a run costs
+  before its first prompt;
+- marginal_ms_per_prompt_core: the slope of the core time not spent inside an engine
+  ((wall x task slots - summed engine seconds), in core-milliseconds) per added prompt;
+- engine_idle_share: share of the generation stage (first engine task start to last answer)
+  during which an engine was not working on requests (full dedup-off run);
 - dedup_saved: share of prompts answered without an engine call in run 3.
 
-    python bench/throughput.py [--prompts 20000] [--repeat-share 0.3] [--config conf/smoke.yaml]
+    python bench/throughput.py [--prompts 20000] [--small-share 0.2] [--repeat-share 0.3]
+                               [--config conf/smoke.yaml]
 """
 
 from __future__ import annotations
@@ -34,12 +42,14 @@ from typing import Any
 
 import pandas as pd
 
+from giellm_batch import tables
 from giellm_batch.job import config_from_args
 from giellm_batch.pipeline import RunOptions, extraction_plan, run_job
 from giellm_batch.segmentation import livedoor_sentences
 from giellm_batch.spark_session import build_spark
 
 SENTENCES_PER_ARTICLE = 5
+CREATE_SECONDS: list[float] = []  # creating each fresh warehouse's tables (once per warehouse)
 
 
 def corpus(n_sentences: int, repeat_share: float, base: list[str], rng: random.Random) -> list[str]:
@@ -97,9 +107,13 @@ def job_run(config_path: str, source: Path, warehouse: Path, dedup: bool, spark:
     ns = argparse.Namespace(config=config_path, output=str(warehouse), input=str(source), input_format="jsonl",
                             model=None, tasks=None, settings=[f"execution.dedup={str(dedup).lower()}"])
     config = config_from_args(ns)
+    # Tables are created once per warehouse, not per run: outside the timed part (reported apart).
+    started = time.monotonic()
+    tables.ensure_all_tables(spark, str(warehouse))
+    CREATE_SECONDS.append(time.monotonic() - started)
     started = time.monotonic()
     summary = run_job(config, spark, RunOptions())
-    summary.wall_seconds = time.monotonic() - started
+    summary.wall_seconds = time.monotonic() - started  # the whole call: record and report included
     assert summary.status == "succeeded", summary.error
     return summary
 
@@ -107,6 +121,7 @@ def job_run(config_path: str, source: Path, warehouse: Path, dedup: bool, spark:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prompts", type=int, default=20000, help="prompts in the corpus (sentences x tasks)")
+    parser.add_argument("--small-share", type=float, default=0.2, help="size of the small corpus, as a share")
     parser.add_argument("--repeat-share", type=float, default=0.3, help="share of repeated sentence slots")
     parser.add_argument("--config", default="conf/smoke.yaml")
     args = parser.parse_args()
@@ -117,8 +132,10 @@ def main() -> None:
     n_tasks = len(config.tasks)
     slots = corpus(-(-args.prompts // n_tasks), args.repeat_share, livedoor_sentences(Path(config.input.path)),
                    random.Random(0))
+    small = slots[: max(SENTENCES_PER_ARTICLE, round(len(slots) * args.small_share))]
     print(f"corpus: {len(slots)} sentences x {n_tasks} tasks = {len(slots) * n_tasks} prompts, "
-          f"{len(set(slots))} distinct sentences ({1 - len(set(slots)) / len(slots):.1%} repeated slots)", flush=True)
+          f"{len(set(slots))} distinct sentences ({1 - len(set(slots)) / len(slots):.1%} repeated slots); "
+          f"small corpus {len(small) * n_tasks} prompts", flush=True)
 
     alone = standalone(config, slots)
     alone_rate = alone["prompts"] / alone["seconds"]
@@ -126,33 +143,43 @@ def main() -> None:
           f"prefix-cache hit rate {alone['prefix_hit_rate']:.1%}", flush=True)
 
     spark = build_spark(dataclasses.replace(config.spark, master="local[2]"))
-    slots_n = spark.sparkContext.defaultParallelism
+    n_slots = spark.sparkContext.defaultParallelism
     with tempfile.TemporaryDirectory(prefix="giellm-throughput-") as tmp:
-        source = Path(tmp) / "corpus.jsonl"
-        write_jsonl(source, slots)
-        warm = Path(tmp) / "warm.jsonl"
-        write_jsonl(warm, slots[:40])
-        job_run(args.config, warm, Path(tmp) / "wh-warm", False, spark)  # builds each worker's engine once
-
-        off = job_run(args.config, source, Path(tmp) / "wh-off", False, spark)
-        on = job_run(args.config, source, Path(tmp) / "wh-on", True, spark)
+        runs = {}
+        for name, part in (("warm", slots[:40]), ("small", small), ("full", slots)):
+            write_jsonl(Path(tmp) / f"{name}.jsonl", part)
+        job_run(args.config, Path(tmp) / "warm.jsonl", Path(tmp) / "wh-warm", False, spark)  # builds the engines
+        runs["job, dedup off, small"] = lo = job_run(args.config, Path(tmp) / "small.jsonl", Path(tmp) / "wh-small",
+                                                     False, spark)
+        runs["job, dedup off"] = off = job_run(args.config, Path(tmp) / "full.jsonl", Path(tmp) / "wh-off", False,
+                                               spark)
+        runs["job, dedup on"] = on = job_run(args.config, Path(tmp) / "full.jsonl", Path(tmp) / "wh-on", True, spark)
     spark.stop()
 
-    ratio = (off.prompts / off.wall_seconds) / alone_rate
-    overhead_ms = (off.wall_seconds * slots_n - off.engine_seconds) * 1000 / off.prompts
-    fixed = off.wall_seconds - off.inference_seconds
-    saved = on.dedup_hits / on.prompts
-    for name, run in (("job, dedup off", off), ("job, dedup on", on)):
+    def outside_engines(run: Any) -> float:  # core-seconds not spent inside an engine
+        return run.wall_seconds * n_slots - run.engine_seconds
+
+    for name, run in runs.items():
         print(f"{name}: {run.prompts} prompts, {run.engine_calls} engine calls, {run.wall_seconds:.1f}s wall "
-              f"({run.prompts / run.wall_seconds:.1f} prompts/s), inference stage {run.inference_seconds:.1f}s, "
-              f"engines generating {run.engine_seconds:.1f}s over {run.engines} engines", flush=True)
-    print(f"job (dedup off) outside the inference stage: {fixed:.1f}s (read, split, prompts, parse, Delta writes)")
-    inside = off.inference_seconds * slots_n - off.engine_seconds
-    print(f"overhead split: outside the inference stage {fixed * slots_n * 1000 / off.prompts:.3f} ms/prompt/core, "
-          f"inside it (tokenize, Arrow, engines idle at the stage's end) {inside * 1000 / off.prompts:.3f} "
-          f"ms/prompt/core; {slots_n} task slots")
+              f"({run.prompts / run.wall_seconds:.1f} prompts/s), generation stage {run.inference_seconds:.1f}s, "
+              f"engines generating {run.engine_seconds:.1f}s over {run.engines} engines, idle share "
+              f"{run.engine_idle_share:.3f}", flush=True)
+        print(f"  where the time went (s): {run.step_seconds_json}")
+    added = off.prompts - lo.prompts
+    wall_per_prompt = (off.wall_seconds - lo.wall_seconds) / added
+    fixed = lo.wall_seconds - lo.prompts * wall_per_prompt
+    marginal_ms = (outside_engines(off) - outside_engines(lo)) * 1000 / added
+    ratio = (off.prompts / off.wall_seconds) / alone_rate
+    saved = on.dedup_hits / on.prompts
+    overhead_ms = outside_engines(off) * 1000 / off.prompts
+    print(f"job cost = {fixed:.1f}s + {wall_per_prompt * 1000:.2f}ms x prompts (wall); outside the engines "
+          f"{overhead_ms:.3f} core-ms per prompt at {off.prompts} prompts, {marginal_ms:.3f} per added prompt; "
+          f"{n_slots} task slots")
+    print(f"creating a warehouse's tables (once per warehouse, not in the figures above): "
+          f"{sum(CREATE_SECONDS[1:]) / max(len(CREATE_SECONDS) - 1, 1):.1f}s")
     print(f"job (dedup on) vs standalone: {(on.prompts / on.wall_seconds) / alone_rate:.3f}x")
-    print(f"ratio={ratio:.3f} overhead_ms_per_prompt_core={overhead_ms:.3f} dedup_saved={saved:.3f}")
+    print(f"ratio={ratio:.3f} fixed_s={fixed:.2f} marginal_ms_per_prompt_core={marginal_ms:.3f} "
+          f"engine_idle_share={off.engine_idle_share:.3f} dedup_saved={saved:.3f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ is fatal and fails the task (Spark retries it), because every row after it would
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from typing import Any
 log = logging.getLogger("giellm_batch.engine")
 
 _ENGINES: dict[str, WorkerEngine] = {}  # one engine per worker process, keyed by its settings
+_REQUEST_IDS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,80 @@ def generate(engine: Any, prompts: Sequence[list[int]], params: Sequence[Any], l
         completion = out.outputs[0]
         results.append(Generation(completion.text, completion.finish_reason, len(completion.token_ids)))
     return results
+
+
+class ContinuousFeed:
+    """Feeds one engine request by request and steps it, so it never waits for Python.
+
+    `LLM.generate()` per batch leaves an engine idle twice per call: while Python prepares the
+    next batch, and through the call's tail, when ever fewer sequences are still decoding. Here the
+    caller adds requests while earlier ones generate (vLLM's scheduler fills every slot a finished
+    sequence frees: continuous batching, as serving engines do) and takes answers as they finish.
+    A request the engine refuses fails alone at `add`; a step that fails (the failing request is
+    unknown) hands every request in flight to `generate`, whose bisection isolates it.
+    """
+
+    def __init__(self, llm: Any, lora: Any = None) -> None:
+        self.llm = llm
+        self.lora = lora
+        self._in_flight: dict[str, tuple[Any, list[int], Any]] = {}  # vLLM request id -> (tag, prompt, params)
+        self.busy_seconds = 0.0  # inside the engine: adding requests and stepping
+
+    def __len__(self) -> int:
+        return len(self._in_flight)
+
+    def add(self, tag: Any, token_ids: list[int], params: Any) -> Generation | None:
+        """Queue one tokenized prompt; returns its error Generation if the engine refuses it."""
+        started = time.monotonic()
+        # Our own ids (vLLM reports outputs under the id it was given; generate() uses bare numbers).
+        request_id = f"giellm-{next(_REQUEST_IDS)}"
+        try:
+            self.llm.llm_engine.add_request(request_id, {"prompt_token_ids": token_ids}, params,
+                                            lora_request=self.lora)
+        except Exception as exc:
+            if _is_fatal(exc):
+                raise
+            return Generation(None, None, 0, f"{type(exc).__name__}: {exc}"[:500])
+        finally:
+            self.busy_seconds += time.monotonic() - started
+        self._in_flight[request_id] = (tag, token_ids, params)
+        return None
+
+    def step(self) -> list[tuple[Any, Generation]]:
+        """One engine step; (tag, answer) of the requests it finished."""
+        started = time.monotonic()
+        try:
+            outputs = self.llm.llm_engine.step()
+        except Exception as exc:
+            if _is_fatal(exc):
+                raise
+            log.warning("engine step failed (%s: %s); answering its %d requests one batch at a time",
+                        type(exc).__name__, exc, len(self._in_flight))
+            return self._answer_in_flight_with_generate()
+        finally:
+            self.busy_seconds += time.monotonic() - started
+        done = []
+        for out in outputs:
+            entry = self._in_flight.pop(out.request_id, None) if out.finished else None
+            if entry is not None:  # ids not ours: requests another caller left in this engine
+                completion = out.outputs[0]
+                done.append((entry[0], Generation(completion.text, completion.finish_reason,
+                                                  len(completion.token_ids))))
+        return done
+
+    def _answer_in_flight_with_generate(self) -> list[tuple[Any, Generation]]:
+        entries = list(self._in_flight.values())
+        self.close()
+        started = time.monotonic()
+        answers = generate(self.llm, [e[1] for e in entries], [e[2] for e in entries], self.lora)
+        self.busy_seconds += time.monotonic() - started
+        return [(e[0], a) for e, a in zip(entries, answers, strict=True)]
+
+    def close(self) -> None:
+        """Abort what is still in flight (a task that stops early must not leave work in the engine)."""
+        if self._in_flight:
+            self.llm.llm_engine.abort_request(list(self._in_flight))
+            self._in_flight.clear()
 
 
 def _is_fatal(exc: BaseException) -> bool:

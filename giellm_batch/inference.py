@@ -8,8 +8,8 @@ in `mapInPandas` on executors:
   (sorting by it keeps a sentence's prompts adjacent, so the engine's prefix cache shares the
   sentence, which leads every GIELLM prompt).
 - `generation_step`: distinct prompts in, engine outputs out. The worker's cached engine is
-  fetched once per task, pinned to the task's GPU; prompts are accumulated across Arrow batches
-  into engine-sized batches; one failing prompt costs one `error` row.
+  fetched once per task, pinned to the task's GPU, and fed continuously across Arrow batches
+  (requests are added while earlier ones generate); one failing prompt costs one `error` row.
 - `extraction_step`: the three steps composed in memory, for callers without Spark stages
   (evaluation, benchmarks, tests).
 """
@@ -27,7 +27,7 @@ import pandas as pd
 
 from giellm_batch import schemas
 from giellm_batch.constraints import task_regex
-from giellm_batch.engine import Generation, generate, get_engine, sampling_params, tokenize
+from giellm_batch.engine import ContinuousFeed, Generation, get_engine, sampling_params, tokenize
 from giellm_batch.failures import FATAL, failure
 from giellm_batch.faults import check_in_task
 from giellm_batch.grounded import task_grammar
@@ -118,32 +118,39 @@ def request_sampling_params(plan: ExtractionPlan) -> Callable[[str, str], Any]:
 def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
     """mapInPandas function: distinct prompts (prompt_key, task, prompt) -> GENERATION rows.
 
+    The engine is fed continuously (engine.ContinuousFeed): a slice of `batch_size` requests is
+    added whenever no more than `max_num_seqs` are in flight, so the scheduler always has work
+    waiting while the next slice is prepared, and answers are emitted as they finish.
     `progress` is an optional Spark accumulator that counts prompts answered (driver progress log).
     """
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         check_in_task(plan.fault)
         worker = _GenerationWorker(plan)
-        pending: list[pd.DataFrame] = []
-        n_pending = 0
-        for batch in batches:
-            require_columns(batch, GENERATION_INPUT_COLUMNS, "generation step")
-            pending.append(batch)
-            n_pending += len(batch)
-            while n_pending >= plan.batch_size:
-                joined = pd.concat(pending, ignore_index=True)
-                head, rest = joined.iloc[: plan.batch_size], joined.iloc[plan.batch_size:]
-                pending, n_pending = [rest], len(rest)
-                yield worker.process(head, progress)
-        if n_pending:
-            yield worker.process(pd.concat(pending, ignore_index=True), progress)
+        try:
+            for batch in batches:
+                require_columns(batch, GENERATION_INPUT_COLUMNS, "generation step")
+                for start in range(0, len(batch), plan.batch_size):
+                    while len(worker.feed) > plan.engine.max_num_seqs:
+                        worker.step()
+                        if worker.ready >= plan.batch_size:
+                            yield worker.take(progress)
+                    worker.submit(batch.iloc[start:start + plan.batch_size])
+            while len(worker.feed):
+                worker.step()
+                if worker.ready >= plan.batch_size:
+                    yield worker.take(progress)
+            if worker.ready:
+                yield worker.take(progress)
+        finally:
+            worker.close()
         worker.log_totals()
 
     return run
 
 
 class _GenerationWorker:
-    """Per-task state around the worker's cached engine."""
+    """Per-task state around the worker's cached engine: requests in flight, answers not yet emitted."""
 
     def __init__(self, plan: ExtractionPlan) -> None:
         from giellm_batch.placement import assigned_gpus, spark_task_id
@@ -151,56 +158,80 @@ class _GenerationWorker:
         self.plan = plan
         self.gpus = assigned_gpus(plan.gpu_resource_name) if plan.gpus_per_engine else ()
         self.task_id = spark_task_id()
+        self.started_at = time.time()
+        self._feed: Any = None
         self.engine: Any = None
         self.params: Callable[[str, str], Any] = lambda task, prompt: None  # set with the engine (imports vLLM)
+        self.answers: list[tuple[tuple[str, int], Generation]] = []  # ((prompt_key, prompt tokens), answer)
         self.prompts = 0
-        self.engine_seconds = 0.0
+        self.emitted_busy = 0.0  # engine seconds already attributed to emitted rows
 
-    def _ensure_engine(self) -> None:
-        if self.engine is not None:
-            return
-        self.engine = get_engine(self.plan.engine, self.gpus)
-        self.params = request_sampling_params(self.plan)
+    @property
+    def feed(self) -> Any:
+        if self._feed is None:
+            self.engine = get_engine(self.plan.engine, self.gpus)
+            self.params = request_sampling_params(self.plan)
+            self._feed = ContinuousFeed(self.engine.llm, self.engine.lora)
+        return self._feed
 
-    def process(self, batch: pd.DataFrame, progress: Any) -> pd.DataFrame:
-        self._ensure_engine()
-        started = time.monotonic()
+    @property
+    def ready(self) -> int:
+        return len(self.answers)
+
+    def submit(self, batch: pd.DataFrame) -> None:
+        """Tokenize and queue one slice; a prompt that cannot run is answered with its error at once."""
+        feed = self.feed
         token_ids = tokenize(self.engine.llm, list(batch["prompt"]))
-        results: dict[int, Generation] = {}
-        runnable, params = [], []
-        for i, (task, prompt) in enumerate(zip(batch["task"], batch["prompt"], strict=True)):
-            if len(token_ids[i]) > self.plan.max_prompt_tokens:
+        for key, task, prompt, ids in zip(batch["prompt_key"], batch["task"], batch["prompt"], token_ids,
+                                          strict=True):
+            tag = (str(key), len(ids))
+            if len(ids) > self.plan.max_prompt_tokens:
+                # Segmentation splits sentences to fit the context; this only guards direct callers.
+                self.answers.append((tag, Generation(
+                    None, None, 0, f"prompt has {len(ids)} tokens; the limit is {self.plan.max_prompt_tokens} "
+                    "(engine.max_model_len - engine.max_new_tokens)")))
                 continue
             try:
-                params.append(self.params(str(task), str(prompt)))
-                runnable.append(i)
+                params = self.params(str(task), str(prompt))
             except FATAL:
                 raise
             except Exception as exc:  # a prompt whose constraint cannot be built fails alone
-                results[i] = Generation(None, None, 0, failure("decoding", exc))
-        generated = generate(self.engine.llm, [token_ids[i] for i in runnable], params, self.engine.lora)
-        results.update(zip(runnable, generated, strict=True))
-        elapsed = time.monotonic() - started
-        per_prompt_ms = 1000 * elapsed / max(len(batch), 1)
+                self.answers.append((tag, Generation(None, None, 0, failure("decoding", exc))))
+                continue
+            refused = feed.add(tag, ids, params)
+            if refused is not None:
+                self.answers.append((tag, refused))
+
+    def step(self) -> None:
+        self.answers.extend(self.feed.step())
+
+    def take(self, progress: Any) -> pd.DataFrame:
+        """GENERATION rows of the answers so far; the engine time since the last take is shared out
+        over them (engine_ms), and every row carries the task's start and this emit's wall clock
+        (the driver derives the stage's span and the engines' idle share from them)."""
+        busy = self.feed.busy_seconds - self.emitted_busy
+        self.emitted_busy = self.feed.busy_seconds
+        per_prompt_ms = 1000 * busy / max(len(self.answers), 1)
         gpus, pinned = ",".join(self.gpus) or None, ",".join(self.engine.gpus) or None
-        rows = []
-        for i, key in enumerate(batch["prompt_key"]):
-            # Segmentation splits sentences to fit the context; this only guards direct callers.
-            gen = results.get(i) or Generation(
-                None, None, 0, f"prompt has {len(token_ids[i])} tokens; the limit is {self.plan.max_prompt_tokens} "
-                "(engine.max_model_len - engine.max_new_tokens)")
-            rows.append((key, gen.text, gen.finish_reason, len(token_ids[i]), gen.n_tokens, gen.error,
-                         self.engine.engine_id, gpus, pinned, self.task_id, self.engine.starts, per_prompt_ms))
-        self.prompts += len(batch)
-        self.engine_seconds += elapsed
+        now = time.time()
+        rows = [(key, gen.text, gen.finish_reason, n_prompt, gen.n_tokens, gen.error, self.engine.engine_id, gpus,
+                 pinned, self.task_id, self.engine.starts, per_prompt_ms, self.started_at, now)
+                for (key, n_prompt), gen in self.answers]
+        self.prompts += len(rows)
         if progress is not None:
-            progress.add(len(batch))
-        log.info("engine %s: %d prompts in %.2fs (%.0f prompts/s)", self.engine.engine_id, len(batch), elapsed,
-                 len(batch) / max(elapsed, 1e-9))
+            progress.add(len(rows))
+        log.info("engine %s: %d answers, %.2fs inside the engine", self.engine.engine_id, len(rows), busy)
+        self.answers = []
         return pd.DataFrame(rows, columns=schemas.GENERATION.fieldNames())
+
+    def close(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
 
     def log_totals(self) -> None:
         if self.prompts:
-            log.warning("engine %s (%s): %d prompts in %.1fs, %.0f prompts/s", self.engine.engine_id,
-                        f"GPUs {','.join(self.engine.gpus)}" if self.engine.gpus else "CPU", self.prompts,
-                        self.engine_seconds, self.prompts / max(self.engine_seconds, 1e-9))
+            busy = self.feed.busy_seconds
+            log.warning("engine %s (%s): %d prompts in %.1fs, %.0f prompts/s, idle %.1f%% of the task",
+                        self.engine.engine_id,
+                        f"GPUs {','.join(self.engine.gpus)}" if self.engine.gpus else "CPU", self.prompts, busy,
+                        self.prompts / max(busy, 1e-9), 100 * (1 - busy / max(time.time() - self.started_at, 1e-9)))

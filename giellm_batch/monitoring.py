@@ -159,8 +159,9 @@ def previous_profiles(spark: Any, warehouse: str, pipeline_hash: str, run_id: st
     return [json.loads(r["profile_json"]) for r in rows]
 
 
-def count_and_profile(extractions: Any, summary: Any, max_items: int = 0) -> None:
-    """Fill the run's parse-status counts and its profile from one aggregation of its extractions."""
+def count_and_profile(extractions: Any, summary: Any, max_items: int = 0) -> dict[str, Any]:
+    """Fill the run's parse-status counts and its profile from one aggregation of its extractions;
+    returns the profile."""
     profile = profile_from_extractions(extractions, max_items)
     summary.outputs_at_item_bound = profile["outputs_at_item_bound"]
     if summary.outputs_at_item_bound:
@@ -173,6 +174,7 @@ def count_and_profile(extractions: Any, summary: Any, max_items: int = 0) -> Non
     summary.parse_invalid = counts.get("invalid", 0)
     summary.engine_errors = counts.get("error", 0)
     summary.profile_json = json.dumps(profile, ensure_ascii=False, sort_keys=True)
+    return profile
 
 
 def check_drift(spark: Any, config: JobConfig, summary: Any) -> None:

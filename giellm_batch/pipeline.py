@@ -18,7 +18,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +32,7 @@ from giellm_batch.extraction import parse_step
 from giellm_batch.inference import GENERATION_INPUT_COLUMNS, generation_step, prompt_step
 from giellm_batch.progress import InferenceProgress
 from giellm_batch.reading import read_articles
-from giellm_batch.runs import RunSummary
+from giellm_batch.runs import RunSummary, Stopwatch
 from giellm_batch.segmentation import PromptBudget, segmentation_step
 from giellm_batch.steps import ExtractionPlan, PandasStep
 
@@ -115,6 +115,8 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
     log.warning("run %s: input %s (%s) -> %s, tasks %s, pipeline %s", run_id, config.input.path,
                 config.input.format, warehouse, ",".join(config.tasks), summary.pipeline_hash)
     lease: locking.Lease | None = None
+    watch = Stopwatch()
+    report_sources: dict[str, Any] = {}
     try:
         lease = locking.acquire(spark, warehouse, run_id, config.output.lock_stale_seconds)
         tables.ensure_all_tables(spark, warehouse)
@@ -122,7 +124,8 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
             runs.record_lost_run(spark, config, lease.taken_over, run_id)
         _remove_other_staging(spark, warehouse, run_id)
         log.info("run %s: lock taken, tables ready", run_id)
-        _process(config, spark, options, fault, summary, staging, stamp, lease)
+        watch.lap("start")
+        report_sources = _process(config, spark, options, fault, summary, staging, stamp, lease, watch)
         summary.status = "succeeded"
         monitoring.check_drift(spark, config, summary)
     except Exception as exc:
@@ -130,79 +133,119 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
         summary.error = f"{type(exc).__name__}: {exc}"[:2000]
         raise
     finally:
+        watch.lap("finish")
+        summary.step_seconds_json = watch.json()
         summary.wall_seconds = round(time.monotonic() - clock, 3)
         if lease is not None:  # a run refused by the lock leaves no trace but its log line
             if not lease.lost:  # a run that lost its lock writes nothing more
-                runs.record_run(spark, config, summary, started_at)
+                row = runs.record_run(spark, config, summary, started_at)
+                if config.monitoring.report:  # before the staged rows it summarises are removed
+                    report.write_run_report(spark, warehouse, run_id, row,
+                                            report_sources if summary.status == "succeeded" else {})
                 _remove(spark, staging)
-                if config.monitoring.report:
-                    report.write_run_report(spark, warehouse, run_id)
             lease.release()
+        log.info("run %s: recorded, report written in %.1fs", run_id, watch.lap("record"))
     log.warning("run %s %s in %.1fs: %s", run_id, summary.status, summary.wall_seconds, dataclasses.asdict(summary))
     return summary
 
 
 def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, summary: RunSummary,
-             staging: str, stamp: dict[str, str], lease: locking.Lease) -> None:
+             staging: str, stamp: dict[str, str], lease: locking.Lease, watch: Stopwatch) -> dict[str, Any]:
+    """Read, infer, write; returns this run's non-empty rows per report section (report.gather_run)."""
     from pyspark.sql import functions as F
 
     warehouse, run_id = config.output.warehouse, summary.run_id
-    inputs = _stage(records.with_duplicate_ids_rejected(read_articles(spark, config.input)), staging, "input")
-    summary.articles_in = inputs.count()
-    rejected = inputs.filter(F.col("reject_reason").isNotNull())
-    accepted = inputs.filter(F.col("reject_reason").isNull()).withColumn("published_date", records.published_date())
-    unfinished = accepted if options.reprocess else _unfinished(spark, config, accepted, summary.pipeline_hash)
-    # Staged: the selection must not change when the articles table is written below.
-    todo = _stage(_window(unfinished, options), staging, "todo")
-    n_unfinished, n_todo = unfinished.count(), todo.count()
-    summary.articles_skipped = accepted.count() - n_unfinished
+    # One staged read classifies every record (rejected / done / unfinished) and one aggregation
+    # counts them: the selection must not change when the articles table is written below.
+    inputs = _stage(_classified(spark, config, options, summary.pipeline_hash), staging, "input")
+    states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
+    summary.articles_in = sum(states.values())
+    summary.articles_skipped = states.get("done", 0)
+    n_rejected, n_unfinished = states.get("rejected", 0), states.get("unfinished", 0)
+    rejected = inputs.filter(F.col("state") == "rejected")
+    unfinished = inputs.filter(F.col("state") == "unfinished").drop("state")
+    windowed = bool(options.since or options.until or options.limit is not None)
+    todo = _stage(_window(unfinished, options), staging, "todo") if windowed else unfinished
+    n_todo = todo.count() if windowed else n_unfinished
     summary.articles_deferred = n_unfinished - n_todo
     log.warning("run %s: %d records in, %d rejected at read, %d already done, %d deferred, %d to process",
-                run_id, summary.articles_in, rejected.count(), summary.articles_skipped,
-                summary.articles_deferred, n_todo)
+                run_id, summary.articles_in, n_rejected, summary.articles_skipped, summary.articles_deferred, n_todo)
+    watch.lap("read")
 
     if n_todo == 0:  # nothing new: only bad records may need (idempotent) quarantining
         lease.check()
-        summary.articles_quarantined = rejected.count()
-        tables.write_rows(spark, warehouse, "quarantine", records.quarantine_rows(rejected, None, stamp),
-                          n_rows=summary.articles_quarantined)
-        return
+        summary.articles_quarantined = n_rejected
+        quarantined = records.quarantine_rows(rejected, None, stamp)
+        tables.write_rows(spark, warehouse, "quarantine", quarantined, n_rows=n_rejected)
+        watch.lap("write")
+        return {"quarantine": quarantined} if n_rejected else {}
 
     plan = extraction_plan(config, fault)
-    sentences, unsegmented = _segment(config, plan, todo, staging)
-    summary.sentences = sentences.count()
-    extractions = _infer(spark, config, plan, sentences, staging, stamp, summary)
-    monitoring.count_and_profile(extractions, summary, plan.max_items if plan.decoding != "free" else 0)
+    sentences, unsegmented, n_unsegmented = _segment(config, plan, todo, staging, summary, n_todo)
+    watch.lap("segment")
+    extractions, cache_write = _infer(spark, config, plan, sentences, staging, stamp, summary, watch)
+    profile = monitoring.count_and_profile(extractions, summary, plan.max_items if plan.decoding != "free" else 0)
     summary.dedup_hits = summary.prompts - summary.engine_calls
-    log.info("run %s: inference done", run_id)
+    watch.lap("parse")
 
     faults.check("before_first_write", fault)
     lease.check()
     # Writes go sentences first, articles last, each one commit: if an earlier attempt left rows of
     # these articles anywhere, `sentences` has them. One check decides append vs replace for all.
     leftovers = tables.has_rows_for(spark, warehouse, "sentences", todo, summary.pipeline_hash)
-    sizes = records.result_sizes(extractions, config, summary.sentences)
+    sizes = records.result_sizes(profile, config, summary.sentences)
     dates = todo.select("article_id", "published_date")
-    for i, (name, rows) in enumerate(records.result_rows(sentences, extractions, dates, config, stamp).items()):
-        tables.write_rows(spark, warehouse, name, rows, replace_articles=todo, pipeline_hash=summary.pipeline_hash,
-                          leftovers=leftovers, n_rows=sizes[name])
-        if i == 0:
-            faults.check("between_writes", fault)
-    quarantine = records.quarantine_rows(rejected, unsegmented, stamp)
-    summary.articles_quarantined = quarantine.count()
-    tables.write_rows(spark, warehouse, "quarantine", quarantine, n_rows=summary.articles_quarantined)
+    results = records.result_rows(sentences, extractions, dates, config, stamp)
+
+    def write(name: str) -> Callable[[], None]:
+        return lambda: tables.write_rows(spark, warehouse, name, results[name], replace_articles=todo,
+                                         pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
+                                         n_rows=sizes[name])
+
+    write("sentences")()  # first and alone: the leftovers check above relies on it
+    faults.check("between_writes", fault)
+    summary.articles_quarantined = n_rejected + n_unsegmented
+    quarantined = records.quarantine_rows(rejected, unsegmented, stamp)
+    tables.concurrently([*(write(name) for name in results if name != "sentences"), lambda: tables.write_rows(
+        spark, warehouse, "quarantine", quarantined, n_rows=summary.articles_quarantined), *cache_write])
     done = todo.join(unsegmented.select("article_id"), "article_id", "left_anti")
-    summary.articles_processed = done.count()
+    summary.articles_processed = n_todo - n_unsegmented
     # Last: an article counts as done only once all its results are in.
     lease.check()
     tables.write_rows(spark, warehouse, "articles", records.article_rows(done, sentences, stamp),
                       replace_articles=todo, pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
                       n_rows=summary.articles_processed)
+    watch.lap("write")
     log.warning("run %s: tables written", run_id)
+    sources = {**results, "quarantine": quarantined}
+    counts = {**sizes, "quarantine": summary.articles_quarantined}
+    return {name: sources[name] for name in report.RUN_SECTIONS if counts[name]}
 
 
-def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str) -> tuple[Any, Any]:
-    """Sentences of the articles to process, and the articles that yield none (with a reason)."""
+def _classified(spark: Any, config: JobConfig, options: RunOptions, pipeline_hash: str) -> Any:
+    """Every input record with its `state`: rejected (at read), done (a finished row of this
+    pipeline with the same id and content; never with --reprocess) or unfinished."""
+    from pyspark.sql import functions as F
+
+    inputs = records.with_duplicate_ids_rejected(read_articles(spark, config.input))
+    inputs = inputs.withColumn("published_date", records.published_date())
+    if options.reprocess:
+        finished = F.lit(False)
+    else:
+        done = (tables.read_table(spark, config.output.warehouse, "articles")
+                .filter(F.col("pipeline_hash") == pipeline_hash).select("article_id", "content_hash")
+                .dropDuplicates().withColumn("_done", F.lit(True)))
+        inputs = inputs.join(done, ["article_id", "content_hash"], "left")
+        finished = F.coalesce(F.col("_done"), F.lit(False))
+    state = (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
+             .otherwise("unfinished"))
+    return inputs.withColumn("state", state).drop("_done")
+
+
+def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str, summary: RunSummary,
+             n_todo: int) -> tuple[Any, Any, int]:
+    """Sentences of the articles to process, the articles that yield none (with a reason), and how
+    many those are (with `summary.sentences`, from one aggregation over the staged output)."""
     from pyspark.sql import functions as F
 
     seg = config.segmentation
@@ -219,12 +262,18 @@ def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str) -
     unsegmented = (todo.join(sentences.select("article_id").distinct(), "article_id", "left_anti")
                    .join(too_long, "article_id", "left")
                    .withColumn("reason", F.coalesce("too_long", F.lit(NO_SENTENCE))))
-    return sentences, unsegmented
+    ok = F.col("reject_reason").isNull()
+    counts = segmented.agg(F.count(F.when(ok, 1)).alias("sentences"),
+                           F.countDistinct(F.when(ok, F.col("article_id"))).alias("articles")).first()
+    summary.sentences = int(counts["sentences"])
+    # Sentences come only from `todo` articles, so the rest of `todo` is what `unsegmented` holds.
+    return sentences, unsegmented, n_todo - int(counts["articles"])
 
 
 def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, staging: str,
-           stamp: dict[str, str], summary: RunSummary) -> Any:
-    """prompts -> distinct engine calls on the GPU stage -> answers joined back -> parsed rows."""
+           stamp: dict[str, str], summary: RunSummary, watch: Stopwatch) -> tuple[Any, list[Callable[[], None]]]:
+    """prompts -> distinct engine calls on the GPU stage -> answers joined back -> parsed rows;
+    also the prompt cache's write of the new answers, for the caller to run with its other writes."""
     from pyspark.sql import functions as F
 
     ex = config.execution
@@ -233,6 +282,7 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     # A request whose prompt could not be built (its `error` is set) is answered with that error.
     calls = dedup.engine_inputs(requests.filter(F.col("error").isNull()), cache)
     summary.engine_calls = calls.count()
+    watch.lap("prompts")
     # A multiple of the task slots: with 5 partitions on 2 engines, one engine idles through the
     # last partition (measured: 36 of 38 core-seconds of in-stage overhead in bench/throughput.py).
     slots = spark.sparkContext.defaultParallelism
@@ -248,7 +298,8 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
             .select("prompt_key", "task", "prompt")
             .mapInPandas(generation_step(plan, progress.counter), schema=schemas.GENERATION, profile=profile),
             staging, "generations")
-    _record_engines(generations, summary, progress.seconds)
+    answered = _record_engines(generations, summary, progress.seconds)
+    watch.lap("generate")
     answers = dedup.answers(generations, dedup.cached_answers(cache, requests) if cache is not None else None)
     answers = answers.unionByName(records.failed_prompt_answers(requests))
     joined = (requests.drop("error").join(answers, "prompt_key")
@@ -257,13 +308,17 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     extractions = _stage(
         joined.repartition(parts, "article_id").sortWithinPartitions("article_id", "sentence_idx")
         .mapInPandas(parse_step(plan), schema=schemas.EXTRACTION_STAGE), staging, "extractions")
-    if cache is not None:  # after the answers are staged: the cache read above must not see these rows
-        tables.write_rows(spark, config.output.warehouse, "prompt_cache",
-                          dedup.cache_rows(generations, requests, stamp))
-    return extractions
+    watch.lap("parse")
+    if cache is None:
+        return extractions, []
+    # Run only after the answers are staged: the cache read above must not see these rows.
+    return extractions, [lambda: tables.write_rows(spark, config.output.warehouse, "prompt_cache",
+                                                   dedup.cache_rows(generations, requests, stamp), fresh_keys=True,
+                                                   n_rows=answered)]
 
 
-def _record_engines(generations: Any, summary: RunSummary, seconds: float) -> None:
+def _record_engines(generations: Any, summary: RunSummary, seconds: float) -> int:
+    """Engine figures into `summary` from one aggregation; returns how many answers had no error."""
     from pyspark.sql import functions as F
 
     engines = generations.groupBy("engine_id").agg(
@@ -271,16 +326,25 @@ def _record_engines(generations: Any, summary: RunSummary, seconds: float) -> No
         F.sort_array(F.collect_set("task_gpus")).alias("task_gpus"),
         F.sort_array(F.collect_set("engine_gpus")).alias("engine_gpus"),
         F.countDistinct("spark_task_id").alias("spark_tasks"), F.max("engine_starts").alias("starts"),
+        F.min("task_started_at").alias("first_start"), F.max("emitted_at").alias("last_emit"),
+        F.count(F.when(F.col("error").isNull(), 1)).alias("answered"),
     ).orderBy("engine_id").collect()
-    figures = [{**row.asDict(), "seconds": round(row["seconds"], 3)} for row in engines]
+    figures = [{k: v for k, v in row.asDict().items() if k not in ("first_start", "last_emit", "answered")}
+               | {"seconds": round(row["seconds"], 3)} for row in engines]
     summary.engines = len(figures)
     summary.engine_seconds = round(float(sum(f["seconds"] for f in figures)), 3)
     summary.inference_seconds = round(seconds, 3)
     summary.prompts_per_second = round(summary.engine_calls / seconds, 2) if seconds > 0 else 0.0
     summary.engines_json = json.dumps(figures)
+    if engines:
+        # From the first engine task's start to the last answer: the generation stage proper (the
+        # shuffle that feeds it and the staging write after it are not engine time to lose).
+        span = max(r["last_emit"] for r in engines) - min(r["first_start"] for r in engines)
+        summary.engine_idle_share = round(max(0.0, 1 - summary.engine_seconds / max(span * len(engines), 1e-9)), 4)
     for f in figures:
         log.warning("engine %s: %d prompts, %.1fs generating, %d Spark tasks, GPUs %s (pinned %s)", f["engine_id"],
                     f["prompts"], f["seconds"], f["spark_tasks"], f["task_gpus"] or "-", f["engine_gpus"] or "-")
+    return sum(int(r["answered"]) for r in engines)
 
 
 def _window(articles: Any, options: RunOptions) -> Any:

@@ -73,16 +73,14 @@ def article_rows(done: Any, sentences: Any, stamp: dict[str, str]) -> Any:
     return _with_stamp(rows, stamp)
 
 
-def result_sizes(extractions: Any, config: JobConfig, n_sentences: int) -> dict[str, int]:
-    """Row count each result table will receive, from one aggregation over the staged extractions."""
-    from pyspark.sql import functions as F
-
-    per_task = {r["task"]: (r["rows"], r["items"] or 0) for r in extractions.groupBy("task").agg(
-        F.count("*").alias("rows"), F.sum("n_items").alias("items")).collect()}
-    sizes = {"sentences": n_sentences, "extractions": sum(rows for rows, _ in per_task.values()),
+def result_sizes(profile: dict[str, Any], config: JobConfig, n_sentences: int) -> dict[str, int]:
+    """Row count each result table will receive, from the run's profile (monitoring.count_and_profile:
+    rows and items per task)."""
+    rows_of, items_of = profile["sentences"], profile["items"]
+    sizes = {"sentences": n_sentences, "extractions": sum(rows_of.values()),
              "entities": 0, "sentiment_words": 0, "relations": 0, "events": 0}
     for task in config.selected_tasks():
-        sizes[task.records] += per_task.get(task.name, (0, 0))[1]
+        sizes[task.records] += items_of.get(task.name, 0)
     return sizes
 
 

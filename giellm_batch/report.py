@@ -97,7 +97,7 @@ def _collect(df: Any) -> list[Any]:
 
 
 def gather(spark: Any, warehouse: str, run_id: str | None = None) -> dict[str, Any]:
-    """Everything the page shows, as plain data (one small Spark query per section)."""
+    """Everything the page shows for a recorded run (the newest without `run_id`), read from the tables."""
     from pyspark.sql import functions as F
 
     from giellm_batch import tables
@@ -110,31 +110,62 @@ def gather(spark: Any, warehouse: str, run_id: str | None = None) -> dict[str, A
     if not run:
         raise ValueError(f"no run {run_id!r} in {warehouse}/runs" if run_id else f"no runs in {warehouse}/runs")
     row = run[0].asDict()
-    rid = row["run_id"]
+    sources = {name: tables.read_table(spark, warehouse, name).filter(F.col("run_id") == row["run_id"])
+               for name in RUN_SECTIONS}
+    return gather_run(spark, warehouse, row, sources)
 
-    def of_run(name: str) -> Any:
-        return tables.read_table(spark, warehouse, name).filter(F.col("run_id") == rid)
 
-    trend = [r.asDict() for r in _collect(
-        runs.filter((F.col("pipeline_hash") == row["pipeline_hash"]) & (F.col("started_at") <= row["started_at"]))
-        .orderBy(F.col("started_at").desc()).limit(TREND_RUNS))][::-1]
-    quarantine = _collect(
-        of_run("quarantine").groupBy("stage", F.substring("reason", 1, 90).alias("reason"))
-        .agg(F.count(F.lit(1)).alias("n"), F.slice(F.collect_list("record_key"), 1, 3).alias("examples"))
-        .orderBy(F.col("n").desc()).limit(25))
-    labels = _collect(of_run("extractions").groupBy("task", "text_label").count()
-                      .orderBy("task", F.col("count").desc()))
-    per_day = _collect(of_run("extractions").groupBy("published_date")
-                       .agg(F.countDistinct("article_id").alias("articles"), F.count(F.lit(1)).alias("extractions"))
-                       .orderBy("published_date"))
-    entities = of_run("entities")
-    key = F.coalesce(F.col("span_key"), F.col("span")) if "span_key" in entities.columns else F.col("span")
-    top_entities = _collect(entities.groupBy("label", key.alias("key")).agg(
-        F.mode("span").alias("span"), F.count(F.lit(1)).alias("n")).orderBy(F.col("n").desc(), "key").limit(15))
-    relations = _collect(of_run("relations").groupBy("relation").count().orderBy(F.col("count").desc()).limit(15))
-    events = _collect(of_run("events").groupBy("event_type").count().orderBy(F.col("count").desc()).limit(15))
-    return {"run": row, "trend": trend, "quarantine": quarantine, "labels": labels, "per_day": per_day,
-            "top_entities": top_entities, "relations": relations, "events": events}
+# The tables whose rows of one run the page summarises.
+RUN_SECTIONS = ("quarantine", "extractions", "entities", "relations", "events")
+
+
+def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
+    """The page's data for the run `row` (a `runs` row as a dict), whose rows of each table in
+    RUN_SECTIONS are `sources[name]`; a missing source is a section with nothing in it.
+
+    The job passes its own staged rows (no table scan) and leaves out what it knows is empty; the
+    sections' small queries run side by side. Text-label counts come from the run's profile."""
+    from pyspark.sql import functions as F
+
+    from giellm_batch import tables
+
+    runs = tables.read_table(spark, warehouse, "runs")
+    queries = {"trend": runs.filter((F.col("pipeline_hash") == row["pipeline_hash"])
+                                    & (F.col("started_at") <= row["started_at"]))
+               .orderBy(F.col("started_at").desc()).limit(TREND_RUNS)}
+    if "quarantine" in sources:
+        queries["quarantine"] = (
+            sources["quarantine"].groupBy("stage", F.substring("reason", 1, 90).alias("reason"))
+            .agg(F.count(F.lit(1)).alias("n"), F.slice(F.collect_list("record_key"), 1, 3).alias("examples"))
+            .orderBy(F.col("n").desc()).limit(25))
+    profile = json.loads(row.get("profile_json") or "null")
+    if "extractions" in sources:
+        if profile is None:  # a run recorded before profiles existed
+            queries["labels"] = sources["extractions"].groupBy("task", "text_label").count()
+        queries["per_day"] = sources["extractions"].groupBy("published_date").agg(
+            F.countDistinct("article_id").alias("articles"), F.count(F.lit(1)).alias("extractions"))
+    if "entities" in sources:
+        entities = sources["entities"]
+        key = F.coalesce(F.col("span_key"), F.col("span")) if "span_key" in entities.columns else F.col("span")
+        queries["top_entities"] = entities.groupBy("label", key.alias("key")).agg(
+            F.mode("span").alias("span"), F.count(F.lit(1)).alias("n")).orderBy(F.col("n").desc(), "key").limit(15)
+    for name, column in (("relations", "relation"), ("events", "event_type")):
+        if name in sources:
+            queries[name] = sources[name].groupBy(column).count().orderBy(F.col("count").desc(), column).limit(15)
+    data: dict[str, Any] = {"run": row, "quarantine": [], "labels": [], "per_day": [], "top_entities": [],
+                            "relations": [], "events": []}
+    tables.concurrently([functools.partial(_collect_into, data, name, df) for name, df in queries.items()])
+    data["trend"] = [r.asDict() for r in data["trend"]][::-1]
+    if profile is not None:
+        data["labels"] = [{"task": task, "text_label": label, "count": n}
+                          for task, counts in profile.get("text_labels", {}).items() for label, n in counts.items()]
+    data["labels"].sort(key=lambda r: (r["task"], -r["count"], str(r["text_label"])))
+    data["per_day"].sort(key=lambda r: (r["published_date"] is None, r["published_date"] or 0))
+    return data
+
+
+def _collect_into(data: dict[str, Any], name: str, df: Any) -> None:
+    data[name] = _collect(df)
 
 
 def render(data: dict[str, Any]) -> str:
@@ -207,12 +238,15 @@ def render(data: dict[str, Any]) -> str:
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def write_run_report(spark: Any, warehouse: str, run_id: str) -> str | None:
-    """Render the run's report next to the tables; never fails the run (logs instead)."""
+def write_run_report(spark: Any, warehouse: str, run_id: str, row: dict[str, Any] | None = None,
+                     sources: dict[str, Any] | None = None) -> str | None:
+    """Render the run's report next to the tables; never fails the run (logs instead). The job
+    passes its `runs` row and its own rows per section (see gather_run); otherwise both are read."""
     try:
         from giellm_batch.spark_session import write_hadoop_file
 
-        page = render(gather(spark, warehouse, run_id)).encode("utf-8")
+        data = gather(spark, warehouse, run_id) if row is None else gather_run(spark, warehouse, row, sources or {})
+        page = render(data).encode("utf-8")
         path = f"{warehouse.rstrip('/')}/_reports/{run_id}.html"
         write_hadoop_file(spark, path, page)
         write_hadoop_file(spark, f"{warehouse.rstrip('/')}/_reports/latest.html", page)

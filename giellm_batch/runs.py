@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +45,7 @@ class RunSummary:
     engine_seconds: float = 0.0  # summed over engines: time inside generate()
     inference_seconds: float = 0.0  # wall time of the generation stage
     prompts_per_second: float = 0.0  # engine_calls / inference_seconds
+    engine_idle_share: float = 0.0  # share of the generation stage's engine-time spent outside the engine
     engines_json: str = "[]"  # per engine: id, GPUs assigned vs pinned, prompts, seconds, Spark tasks
     wall_seconds: float = 0.0
     status: str = "running"
@@ -50,9 +53,33 @@ class RunSummary:
     outputs_at_item_bound: int = 0  # outputs with engine.max_items items (a configured bound may have cut them)
     profile_json: str | None = None  # monitoring.build_profile: statuses, text labels, items, spans
     drift_warnings: list[str] = dataclasses.field(default_factory=list)  # against the previous runs
+    step_seconds_json: str | None = None  # Stopwatch: wall seconds per step, where the run's time went
 
 
-def record_run(spark: Any, config: JobConfig, summary: RunSummary, started_at: datetime) -> None:
+class Stopwatch:
+    """Wall seconds per named step of a run, lap by lap (a step named twice adds up).
+
+    Kept in `runs.step_seconds_json` and the run report, so an operator sees where a slow night's
+    time went (reading, segmentation, engines, table writes...) without rerunning it."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, step: str) -> float:
+        """Close `step` at now; returns its seconds."""
+        now = time.monotonic()
+        took = now - self._last
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + took, 3)
+        self._last = now
+        return took
+
+    def json(self) -> str:
+        return json.dumps(self.seconds)
+
+
+def record_run(spark: Any, config: JobConfig, summary: RunSummary, started_at: datetime) -> dict[str, Any]:
+    """Append the run's row to `runs`; returns the row (the run report is rendered from it)."""
     config_hash = hashlib.sha256(Path(config.source).read_bytes()).hexdigest()[:16]
     row = {
         **{k: v for k, v in dataclasses.asdict(summary).items() if k != "warehouse"},
@@ -65,6 +92,7 @@ def record_run(spark: Any, config: JobConfig, summary: RunSummary, started_at: d
         tables.append_rows(spark, config.output.warehouse, "runs", df)
     except Exception:  # never mask the run's own error with a bookkeeping one
         log.exception("could not record run %s", summary.run_id)
+    return row
 
 
 def record_lost_run(spark: Any, config: JobConfig, holder: dict[str, Any], taken_by: str) -> None:

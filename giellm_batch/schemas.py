@@ -62,6 +62,8 @@ GENERATION = _schema(
     ("prompt_key", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),
     ("n_output_tokens", INT), ("error", S), ("engine_id", S), ("task_gpus", S), ("engine_gpus", S),
     ("spark_task_id", L), ("engine_starts", INT), ("engine_ms", DoubleType()),
+    # epoch seconds: when the Spark task started, when this row was emitted (stage span, idle share)
+    ("task_started_at", DoubleType()), ("emitted_at", DoubleType()),
 )
 
 # The inference step's output: one row per sentence x task, items still as JSON.
@@ -151,6 +153,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("engine_calls", L), ("dedup_hits", L), ("engines", L), ("engine_seconds", DoubleType()),
         ("inference_seconds", DoubleType()), ("prompts_per_second", DoubleType()), ("engines_json", S),
         ("outputs_at_item_bound", L), ("profile_json", S), ("drift_warnings", ArrayType(S)),
+        ("step_seconds_json", S), ("engine_idle_share", DoubleType()),
     ), ("run_id",), "one row per run with its counts and engine figures", ()),
     TableSpec("prompt_cache", _schema(
         ("prompt_key", S), ("task", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),

@@ -7,9 +7,11 @@ duplicated (see `upsert`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from giellm_batch.schemas import TABLES, TableSpec
@@ -43,8 +45,10 @@ def ensure_table(spark: Any, warehouse: str, spec: TableSpec) -> None:
 
 
 def ensure_all_tables(spark: Any, warehouse: str) -> None:
-    """Create every missing table; first set aside any a killed run left half-created."""
-    for spec in TABLES.values():
+    """Create every missing table, first setting aside any a killed run left half-created; bring
+    existing ones up to this version's columns. Tables are independent: done concurrently."""
+
+    def ensure(spec: TableSpec) -> None:
         try:
             exists = table_exists(spark, warehouse, spec.name)
         except Exception:  # e.g. a torn first commit: Delta cannot even tell
@@ -55,6 +59,28 @@ def ensure_all_tables(spark: Any, warehouse: str) -> None:
             log.info("table %s: created", spec.name)
         else:
             add_missing_columns(spark, warehouse, spec)
+
+    concurrently([functools.partial(ensure, spec) for spec in TABLES.values()])
+
+
+def concurrently(actions: list[Callable[[], None]], threads: int = 4) -> None:
+    """Run independent driver-side Spark actions (writes to different tables) from a few threads.
+
+    Why: each small Delta commit is mostly driver latency (planning, log I/O, one short job), so on
+    a nightly run's handful of tables overlapping them shortens the run; Spark schedules jobs from
+    several threads side by side. Every action runs even if another fails; the first error is raised.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(actions) <= 1:
+        for action in actions:
+            action()
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(actions)), thread_name_prefix="giellm-write") as pool:
+        futures = [pool.submit(action) for action in actions]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]  # type: ignore[misc]
 
 
 def missing_columns(current: Any, wanted: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -206,14 +232,17 @@ def has_rows_for(spark: Any, warehouse: str, name: str, articles: Any, pipeline_
 
 
 def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles: Any = None,
-               pipeline_hash: str | None = None, leftovers: bool = True, n_rows: int | None = None) -> None:
+               pipeline_hash: str | None = None, leftovers: bool = True, n_rows: int | None = None,
+               fresh_keys: bool = False) -> None:
     """Write `rows` with the semantics of `upsert`, taking the cheap path when it is the same.
 
     A nightly run's articles usually have no rows yet (`leftovers=False`, which the caller
     establishes once for all tables): then a plain append equals the MERGE at a fraction of its
     cost. Articles with leftovers (an interrupted attempt, changed content, --reprocess) go
     through the MERGE. Callers hold the warehouse lock, so nothing adds rows in between.
-    `n_rows`, when known, skips writing (and committing) nothing.
+    `n_rows`, when known, skips writing (and committing) nothing. `fresh_keys`: the caller knows
+    none of the rows' keys is in the table (the prompt cache's new keys were chosen against it under
+    the lock), so the insert-only path needs no anti-join against the whole table.
     """
     started = time.monotonic()
     if n_rows == 0:
@@ -225,7 +254,9 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
             upsert(spark, warehouse, name, rows, replace_articles=replace_articles, pipeline_hash=pipeline_hash)
             log.info("%s: merged (leftover rows replaced) in %.1fs", name, time.monotonic() - started)
             return
-        new = conform(rows, spec).dropDuplicates(keys)
+        new = _by_partition(conform(rows, spec), spec)
+    elif fresh_keys:
+        new = _by_partition(conform(rows, spec), spec)
     else:  # insert-only: keys already present stay as they are
         existing = read_table(spark, warehouse, name).select(*keys)
         new = conform(rows, spec).dropDuplicates(keys).join(existing, keys, "left_anti")
@@ -233,6 +264,20 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
             return
     new.write.format("delta").mode("append").save(table_path(warehouse, name))
     log.info("%s: appended in %.1fs", name, time.monotonic() - started)
+
+
+def _by_partition(rows: Any, spec: TableSpec) -> Any:
+    """`rows` without duplicate keys, each table partition (publication day) in one shuffle partition.
+
+    Why: rows spread over every shuffle partition write one small file per (task, day): a backfill
+    over many days wrote shuffle-partitions x days files per table, and their per-file cost was most
+    of a run's per-prompt overhead outside the engines. Deduplicating on keys + partition columns
+    (the same rows: an article has one publication day) over a shuffle on the partition columns
+    needs that one shuffle only, and each day lands in one file."""
+    keys = [*spec.keys, *(c for c in spec.partition_by if c not in spec.keys)]
+    if spec.partition_by:
+        rows = rows.repartition(*spec.partition_by)
+    return rows.dropDuplicates(keys)
 
 
 def append_rows(spark: Any, warehouse: str, name: str, df: Any) -> None:
