@@ -62,6 +62,10 @@ def main() -> None:
         print(f"\nfirst run : {first.articles_processed} articles, {first.prompts} prompts, {first_s:.1f}s")
         print(f"next night: {second.articles_processed} new of {second.articles_in}, {second.prompts} prompts, "
               f"{second_s:.1f}s ({second.articles_skipped} skipped)")
+        print(f"where the time went (s), first run: {first.step_seconds_json}, record + report "
+              f"{first_s - first.wall_seconds:.1f}")
+        print(f"where the time went (s), next night: {second.step_seconds_json}, record + report "
+              f"{second_s - second.wall_seconds:.1f}")
         print(f"first_s={first_s:.1f} nightly_s={second_s:.1f} ratio={second_s / first_s:.3f} "
               f"articles={args.articles} new={new} tasks={args.tasks}")
 

@@ -56,6 +56,7 @@ class WorkerEngine:
     engine_id: str  # host:pid of the worker process that owns it
     starts: int = 1  # engines this worker process has built, any settings, this one included (1 = reuse works)
     lora: Any = None  # the vllm LoRARequest every prompt is generated with, when an adapter is served
+    tokenizer_copy: Any = None  # private_tokenizer: for threads other than the engine's
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,17 @@ def sampling_params(max_new_tokens: int, regex: str | None = None, grammar: str 
 
     constraint = StructuredOutputsParams(regex=regex) if regex is not None else StructuredOutputsParams(grammar=grammar)
     return SamplingParams(temperature=0.0, max_tokens=max_new_tokens, structured_outputs=constraint)
+
+
+def private_tokenizer(engine: WorkerEngine) -> Any:
+    """A copy of the engine's tokenizer for another thread (made once per engine): a fast
+    tokenizer used from two threads at once can fail ("Already borrowed"), and vLLM detokenizes
+    with its own copy while it steps."""
+    if engine.tokenizer_copy is None:
+        import copy
+
+        engine.tokenizer_copy = copy.deepcopy(engine.llm.get_tokenizer())
+    return engine.tokenizer_copy
 
 
 def tokenize(engine: Any, prompts: Sequence[str]) -> list[list[int]]:

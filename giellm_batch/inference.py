@@ -27,7 +27,7 @@ import pandas as pd
 
 from giellm_batch import schemas
 from giellm_batch.constraints import task_regex
-from giellm_batch.engine import ContinuousFeed, Generation, get_engine, sampling_params, tokenize
+from giellm_batch.engine import ContinuousFeed, Generation, get_engine, private_tokenizer, sampling_params
 from giellm_batch.failures import FATAL, failure
 from giellm_batch.faults import check_in_task
 from giellm_batch.grounded import task_grammar
@@ -118,35 +118,106 @@ def request_sampling_params(plan: ExtractionPlan) -> Callable[[str, str], Any]:
 def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
     """mapInPandas function: distinct prompts (prompt_key, task, prompt) -> GENERATION rows.
 
-    The engine is fed continuously (engine.ContinuousFeed): a slice of `batch_size` requests is
-    added whenever no more than `max_num_seqs` are in flight, so the scheduler always has work
-    waiting while the next slice is prepared, and answers are emitted as they finish.
-    `progress` is an optional Spark accumulator that counts prompts answered (driver progress log).
+    The engine is fed continuously (engine.ContinuousFeed) and never waits for Python: a producer
+    thread reads the Arrow batches and prepares slices of `batch_size` requests (tokens, decoding
+    constraints) while the engine steps; a prepared slice is added whenever no more than
+    `max_num_seqs` requests are in flight, so the scheduler always has work waiting; answers are
+    emitted as they finish. `progress` is an optional Spark accumulator that counts prompts
+    answered (driver progress log).
     """
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         check_in_task(plan.fault)
         worker = _GenerationWorker(plan)
+        feed = worker.feed  # the engine is built (or fetched) before the producer needs its tokenizer
+        producer = _SliceProducer(batches, worker.prepare, plan.batch_size)
+        finished = False
         try:
-            for batch in batches:
-                require_columns(batch, GENERATION_INPUT_COLUMNS, "generation step")
-                for start in range(0, len(batch), plan.batch_size):
-                    while len(worker.feed) > plan.engine.max_num_seqs:
-                        worker.step()
-                        if worker.ready >= plan.batch_size:
-                            yield worker.take(progress)
-                    worker.submit(batch.iloc[start:start + plan.batch_size])
-            while len(worker.feed):
-                worker.step()
+            while True:
+                while not finished and len(feed) <= plan.engine.max_num_seqs:
+                    prepared = producer.next(wait=len(feed) == 0)  # wait only with nothing in flight
+                    if prepared is _NOT_YET:
+                        break
+                    if prepared is None:
+                        finished = True
+                    else:
+                        worker.submit(prepared)
+                if len(feed):
+                    worker.step()
+                elif finished:
+                    break
                 if worker.ready >= plan.batch_size:
                     yield worker.take(progress)
             if worker.ready:
                 yield worker.take(progress)
         finally:
+            producer.stop()
             worker.close()
         worker.log_totals()
 
     return run
+
+
+_NOT_YET = object()  # _SliceProducer.next: nothing prepared yet
+
+
+class _SliceProducer:
+    """A daemon thread that reads the task's Arrow batches and prepares slices of requests into a
+    small bounded queue (two slices ahead): the engine steps meanwhile instead of waiting for Arrow
+    reads, tokenization and grammar building. Its errors are raised in the consumer."""
+
+    _END = object()
+
+    def __init__(self, batches: Iterator[pd.DataFrame], prepare: Callable[[pd.DataFrame], list[Any]],
+                 slice_size: int, depth: int = 2) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(batches, prepare, slice_size), daemon=True,
+                                        name="giellm-prepare")
+        self._thread.start()
+
+    def _produce(self, batches: Iterator[pd.DataFrame], prepare: Callable[[pd.DataFrame], list[Any]],
+                 slice_size: int) -> None:
+        try:
+            for batch in batches:
+                require_columns(batch, GENERATION_INPUT_COLUMNS, "generation step")
+                for start in range(0, len(batch), slice_size):
+                    if not self._put(prepare(batch.iloc[start:start + slice_size])):
+                        return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer, which raises it in the task
+            self._put(exc)
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self, wait: bool) -> Any:
+        """The next prepared slice, None after the last, or _NOT_YET (only when not waiting)."""
+        import queue
+
+        try:
+            item = self._queue.get(block=wait)
+        except queue.Empty:
+            return _NOT_YET
+        if item is self._END:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self._stopped.set()
 
 
 class _GenerationWorker:
@@ -161,6 +232,7 @@ class _GenerationWorker:
         self.started_at = time.time()
         self._feed: Any = None
         self.engine: Any = None
+        self.tokenizer: Any = None
         self.params: Callable[[str, str], Any] = lambda task, prompt: None  # set with the engine (imports vLLM)
         self.answers: list[tuple[tuple[str, int], Generation]] = []  # ((prompt_key, prompt tokens), answer)
         self.prompts = 0
@@ -171,6 +243,7 @@ class _GenerationWorker:
         if self._feed is None:
             self.engine = get_engine(self.plan.engine, self.gpus)
             self.params = request_sampling_params(self.plan)
+            self.tokenizer = private_tokenizer(self.engine)
             self._feed = ContinuousFeed(self.engine.llm, self.engine.lora)
         return self._feed
 
@@ -178,29 +251,35 @@ class _GenerationWorker:
     def ready(self) -> int:
         return len(self.answers)
 
-    def submit(self, batch: pd.DataFrame) -> None:
-        """Tokenize and queue one slice; a prompt that cannot run is answered with its error at once."""
-        feed = self.feed
-        token_ids = tokenize(self.engine.llm, list(batch["prompt"]))
+    def prepare(self, batch: pd.DataFrame) -> list[tuple[tuple[str, int], list[int], Any, Generation | None]]:
+        """(tag, token ids, sampling params, error answer) per request of one slice; runs in the
+        producer thread, so it tokenizes with the worker's private tokenizer copy (a fast tokenizer
+        used from two threads at once can fail), never the engine's."""
+        token_ids = [self.tokenizer.encode(p) for p in batch["prompt"]]
+        out: list[tuple[tuple[str, int], list[int], Any, Generation | None]] = []
         for key, task, prompt, ids in zip(batch["prompt_key"], batch["task"], batch["prompt"], token_ids,
                                           strict=True):
             tag = (str(key), len(ids))
             if len(ids) > self.plan.max_prompt_tokens:
                 # Segmentation splits sentences to fit the context; this only guards direct callers.
-                self.answers.append((tag, Generation(
+                out.append((tag, ids, None, Generation(
                     None, None, 0, f"prompt has {len(ids)} tokens; the limit is {self.plan.max_prompt_tokens} "
                     "(engine.max_model_len - engine.max_new_tokens)")))
                 continue
             try:
-                params = self.params(str(task), str(prompt))
+                out.append((tag, ids, self.params(str(task), str(prompt)), None))
             except FATAL:
                 raise
             except Exception as exc:  # a prompt whose constraint cannot be built fails alone
-                self.answers.append((tag, Generation(None, None, 0, failure("decoding", exc))))
-                continue
-            refused = feed.add(tag, ids, params)
-            if refused is not None:
-                self.answers.append((tag, refused))
+                out.append((tag, ids, None, Generation(None, None, 0, failure("decoding", exc))))
+        return out
+
+    def submit(self, prepared: list[tuple[tuple[str, int], list[int], Any, Generation | None]]) -> None:
+        """Queue one prepared slice; a request that cannot run is answered with its error at once."""
+        for tag, ids, params, error in prepared:
+            answer = error if error is not None else self.feed.add(tag, ids, params)
+            if answer is not None:
+                self.answers.append((tag, answer))
 
     def step(self) -> None:
         self.answers.extend(self.feed.step())

@@ -216,8 +216,13 @@ def render(data: dict[str, Any]) -> str:
           round(e["prompts"] / e["seconds"], 1) if e.get("seconds") else "-", e.get("spark_tasks"),
           f"{e.get('task_gpus') or '-'} / {e.get('engine_gpus') or '-'}"] for e in engines])
         + f"<p>generation stage {run.get('inference_seconds') or 0:.1f} s, {run.get('prompts_per_second') or 0:.1f} "
-          "engine calls/s</p>" if engines else "<p>No engine ran (every prompt was answered from the cache, or "
+          f"engine calls/s, engines idle {100 * (run.get('engine_idle_share') or 0):.1f}% of the stage</p>"
+        if engines else "<p>No engine ran (every prompt was answered from the cache, or "
                                                 "nothing was new).</p>"))
+    steps = json.loads(run.get("step_seconds_json") or "{}")
+    if steps:
+        parts.append("<h2>Where the time went</h2>" + bar_chart(
+            "wall seconds per step", list(steps), [float(v) for v in steps.values()], "#8172b2"))
     trend = data["trend"]
     x = [str(t["run_id"])[:15] for t in trend]
 
