@@ -108,7 +108,7 @@ class EngineSettings:
     # far above what your sentences need; plumbing tests use small ones for speed.
     max_items: int = 0  # most items per output
     max_span_chars: int = 0  # longest span in characters (regex decoding; grounded spans fit the sentence)
-    batch_size: int = 512  # prompts handed to one engine.generate() call
+    batch_size: int = 512  # prompts prepared and added to the engine at a time (one slice)
     seed: int = 0
     quantization: str = ""  # e.g. "awq"; empty = none
 
