@@ -13,7 +13,6 @@ crash redoes unfinished articles and the MERGE keys keep finished rows from doub
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import time
@@ -298,7 +297,7 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
             .select("prompt_key", "task", "prompt")
             .mapInPandas(generation_step(plan, progress.counter), schema=schemas.GENERATION, profile=profile),
             staging, "generations")
-    answered = _record_engines(generations, summary, progress.seconds)
+    answered = runs.record_engines(generations, summary, progress.seconds)
     watch.lap("generate")
     answers = dedup.answers(generations, dedup.cached_answers(cache, requests) if cache is not None else None)
     answers = answers.unionByName(records.failed_prompt_answers(requests))
@@ -315,36 +314,6 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     return extractions, [lambda: tables.write_rows(spark, config.output.warehouse, "prompt_cache",
                                                    dedup.cache_rows(generations, requests, stamp), fresh_keys=True,
                                                    n_rows=answered)]
-
-
-def _record_engines(generations: Any, summary: RunSummary, seconds: float) -> int:
-    """Engine figures into `summary` from one aggregation; returns how many answers had no error."""
-    from pyspark.sql import functions as F
-
-    engines = generations.groupBy("engine_id").agg(
-        F.count("*").alias("prompts"), (F.sum("engine_ms") / 1000).alias("seconds"),
-        F.sort_array(F.collect_set("task_gpus")).alias("task_gpus"),
-        F.sort_array(F.collect_set("engine_gpus")).alias("engine_gpus"),
-        F.countDistinct("spark_task_id").alias("spark_tasks"), F.max("engine_starts").alias("starts"),
-        F.min("task_started_at").alias("first_start"), F.max("emitted_at").alias("last_emit"),
-        F.count(F.when(F.col("error").isNull(), 1)).alias("answered"),
-    ).orderBy("engine_id").collect()
-    figures = [{k: v for k, v in row.asDict().items() if k not in ("first_start", "last_emit", "answered")}
-               | {"seconds": round(row["seconds"], 3)} for row in engines]
-    summary.engines = len(figures)
-    summary.engine_seconds = round(float(sum(f["seconds"] for f in figures)), 3)
-    summary.inference_seconds = round(seconds, 3)
-    summary.prompts_per_second = round(summary.engine_calls / seconds, 2) if seconds > 0 else 0.0
-    summary.engines_json = json.dumps(figures)
-    if engines:
-        # From the first engine task's start to the last answer: the generation stage proper (the
-        # shuffle that feeds it and the staging write after it are not engine time to lose).
-        span = max(r["last_emit"] for r in engines) - min(r["first_start"] for r in engines)
-        summary.engine_idle_share = round(max(0.0, 1 - summary.engine_seconds / max(span * len(engines), 1e-9)), 4)
-    for f in figures:
-        log.warning("engine %s: %d prompts, %.1fs generating, %d Spark tasks, GPUs %s (pinned %s)", f["engine_id"],
-                    f["prompts"], f["seconds"], f["spark_tasks"], f["task_gpus"] or "-", f["engine_gpus"] or "-")
-    return sum(int(r["answered"]) for r in engines)
 
 
 def _window(articles: Any, options: RunOptions) -> Any:
