@@ -228,11 +228,10 @@ class ContinuousFeed:
         return done
 
     def _answer_in_flight_with_generate(self) -> list[tuple[Any, Generation]]:
+        # Called inside step(): its timing already counts this as engine time.
         entries = list(self._in_flight.values())
         self.close()
-        started = time.monotonic()
         answers = generate(self.llm, [e[1] for e in entries], [e[2] for e in entries], self.lora)
-        self.busy_seconds += time.monotonic() - started
         return [(e[0], a) for e, a in zip(entries, answers, strict=True)]
 
     def close(self) -> None:
