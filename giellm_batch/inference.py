@@ -136,7 +136,7 @@ def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
             while True:
                 while not finished and len(feed) <= plan.engine.max_num_seqs:
                     prepared = producer.next(wait=len(feed) == 0)  # wait only with nothing in flight
-                    if prepared is _NOT_YET:
+                    if prepared is producer.NOT_YET:
                         break
                     if prepared is None:
                         finished = True
@@ -158,15 +158,17 @@ def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
     return run
 
 
-_NOT_YET = object()  # _SliceProducer.next: nothing prepared yet
-
-
 class _SliceProducer:
     """A daemon thread that reads the task's Arrow batches and prepares slices of requests into a
     small bounded queue (two slices ahead): the engine steps meanwhile instead of waiting for Arrow
     reads, tokenization and grammar building. Its errors are raised in the consumer."""
 
     _END = object()
+    # Class attributes, not module globals: a closure shipped to an executor carries copies of the
+    # module globals it names (cloudpickle pickles them by value), so a module-level sentinel
+    # compared by identity there never matches the one this class returns (measured: a task failed
+    # with "'object' object is not iterable" when the engine outran the producer).
+    NOT_YET = object()  # next(): nothing prepared yet
 
     def __init__(self, batches: Iterator[pd.DataFrame], prepare: Callable[[pd.DataFrame], list[Any]],
                  slice_size: int, depth: int = 2) -> None:
@@ -203,13 +205,13 @@ class _SliceProducer:
         return False
 
     def next(self, wait: bool) -> Any:
-        """The next prepared slice, None after the last, or _NOT_YET (only when not waiting)."""
+        """The next prepared slice, None after the last, or NOT_YET (only when not waiting)."""
         import queue
 
         try:
             item = self._queue.get(block=wait)
         except queue.Empty:
-            return _NOT_YET
+            return self.NOT_YET
         if item is self._END:
             return None
         if isinstance(item, BaseException):

@@ -116,6 +116,7 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
     lease: locking.Lease | None = None
     watch = Stopwatch()
     report_sources: dict[str, Any] = {}
+    recent: list[dict[str, Any]] | None = None  # the pipeline's latest runs, read once (drift, report)
     try:
         lease = locking.acquire(spark, warehouse, run_id, config.output.lock_stale_seconds)
         tables.ensure_all_tables(spark, warehouse)
@@ -126,7 +127,7 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
         watch.lap("start")
         report_sources = _process(config, spark, options, fault, summary, staging, stamp, lease, watch)
         summary.status = "succeeded"
-        monitoring.check_drift(spark, config, summary)
+        recent = monitoring.check_drift(spark, config, summary)
     except Exception as exc:
         summary.status = "failed"
         summary.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -137,10 +138,13 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
         summary.wall_seconds = round(time.monotonic() - clock, 3)
         if lease is not None:  # a run refused by the lock leaves no trace but its log line
             if not lease.lost:  # a run that lost its lock writes nothing more
-                row = runs.record_run(spark, config, summary, started_at)
-                if config.monitoring.report:  # before the staged rows it summarises are removed
-                    report.write_run_report(spark, warehouse, run_id, row,
-                                            report_sources if summary.status == "succeeded" else {})
+                row = runs.run_row(config, summary, started_at)
+                # The report is rendered from `row` and the staged rows (before they are removed), so
+                # it need not wait for the row's commit: the two run side by side.
+                sources = report_sources if summary.status == "succeeded" else {}
+                tables.concurrently([lambda: runs.append_run(spark, config, row), *(
+                    [lambda: report.write_run_report(spark, warehouse, run_id, row, sources, recent)]
+                    if config.monitoring.report else [])])
                 _remove(spark, staging)
             lease.release()
         log.info("run %s: recorded, report written in %.1fs", run_id, watch.lap("record"))
@@ -293,8 +297,7 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     with InferenceProgress(spark, summary.engine_calls, ex.progress_interval_seconds,
                            f"run {summary.run_id} inference") as progress:
         generations = _stage(
-            calls.repartition(parts, "sentence_key").sortWithinPartitions("sentence_key", "task")
-            .select("prompt_key", "task", "prompt")
+            _balanced(calls, parts).select("prompt_key", "task", "prompt")
             .mapInPandas(generation_step(plan, progress.counter), schema=schemas.GENERATION, profile=profile),
             staging, "generations")
     answered = runs.record_engines(generations, summary, progress.seconds)
@@ -316,6 +319,22 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
                                                    n_rows=answered)]
 
 
+def _balanced(calls: Any, parts: int) -> Any:
+    """`calls` in `parts` partitions of (nearly) equal size, each sorted by sentence.
+
+    Why ranges, not hashes: engines take partitions as they free up and should finish together.
+    Hashing `sentence_key` sends every copy of a repeated sentence (wire copy, dedup off) to one
+    partition: measured 9,524 vs 10,476 prompts on two engines, one idle for 11 s of a 126 s stage.
+    Ranges over (sentence, call) are unique per call, so they split evenly and still keep a
+    sentence's prompts together for the prefix cache. The bounds come from a sample of the keys
+    (spark.sql.execution.rangeExchange.sampleSizePerPartition, set in spark_session.build_spark);
+    the keys are 64-bit hashes so that sample stays small on the driver."""
+    from pyspark.sql import functions as F
+
+    return (calls.repartitionByRange(parts, F.xxhash64("sentence_key"), F.xxhash64("prompt_key"))
+            .sortWithinPartitions("sentence_key", "task"))
+
+
 def _window(articles: Any, options: RunOptions) -> Any:
     from pyspark.sql import functions as F
 
@@ -335,15 +354,6 @@ def _stage(df: Any, staging: str, name: str) -> Any:
     df.write.mode("overwrite").parquet(path)
     log.info("staged %s in %.1fs", name, time.monotonic() - started)
     return df.sparkSession.read.parquet(path)
-
-
-def _unfinished(spark: Any, config: JobConfig, accepted: Any, pipeline_hash: str) -> Any:
-    """Accepted articles without a finished row for this pipeline (same id and content)."""
-    from pyspark.sql import functions as F
-
-    done = (tables.read_table(spark, config.output.warehouse, "articles")
-            .filter(F.col("pipeline_hash") == pipeline_hash).select("article_id", "content_hash"))
-    return accepted.join(done, ["article_id", "content_hash"], "left_anti")
 
 
 def _remove_other_staging(spark: Any, warehouse: str, run_id: str) -> None:

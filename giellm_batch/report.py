@@ -1,10 +1,9 @@
 """The run report: one self-contained HTML page per run, read from the Delta tables.
 
 Written after every run to `<warehouse>/_reports/<run_id>.html` and `latest.html` (the job does
-it; `giellm-batch report` renders any past run). Plots are matplotlib figures embedded as PNG data
-URIs and the page has no scripts and no external links, so it opens anywhere, offline, from a
-cluster's storage as well as from a laptop. Japanese labels use the IPAex Gothic font shipped with
-the `japanize-matplotlib` package (IPA Font License).
+it; `giellm-batch report` renders any past run). Plots are inline SVG (charts.py) and the page
+has no scripts and no external links, so it opens anywhere, offline, from a cluster's storage as
+well as from a laptop; the browser draws Japanese labels in the reader's own fonts.
 
 Everything shown is read back from the tables (runs, quarantine, extractions, articles, the item
 tables; rows carry their `run_id`), so the report of a cluster run is the same as of a local one.
@@ -12,78 +11,16 @@ tables; rows carry their `run_id`), so the report of a cluster run is the same a
 
 from __future__ import annotations
 
-import base64
 import functools
 import html
-import io
 import json
 import logging
 from typing import Any
 
+from giellm_batch.charts import bar_chart, line_chart
+
 log = logging.getLogger("giellm_batch.report")
 TREND_RUNS = 20
-
-
-@functools.cache
-def _pyplot() -> Any:
-    """pyplot, set up once per process: headless backend, the Japanese font, no math parsing."""
-    import importlib.util
-    from pathlib import Path
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import font_manager
-    from matplotlib import pyplot as plt
-
-    spec = importlib.util.find_spec("japanize_matplotlib")
-    if spec and spec.submodule_search_locations:
-        font = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "ipaexg.ttf"
-        if font.is_file():
-            font_manager.fontManager.addfont(str(font))
-            matplotlib.rcParams["font.family"] = ["IPAexGothic", "DejaVu Sans"]
-    matplotlib.rcParams["text.parse_math"] = False  # "$" in a quarantine reason is text, not a formula
-    return plt
-
-
-def _figure(width: float = 7.0, height: float = 3.0) -> tuple[Any, Any]:
-    return _pyplot().subplots(figsize=(width, height), dpi=90)
-
-
-def _png(fig: Any) -> str:
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img alt="plot" src="data:image/png;base64,{data}">'
-
-
-def bar_chart(title: str, labels: list[str], values: list[float], color: str = "#4c72b0") -> str:
-    if not labels:
-        return f"<p class=empty>{html.escape(title)}: nothing in this run.</p>"
-    fig, ax = _figure(7.0, max(1.6, 0.28 * len(labels) + 0.8))
-    ax.barh(range(len(labels)), values, color=color)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.invert_yaxis()
-    for i, v in enumerate(values):
-        ax.text(v, i, f" {v:g}", va="center", fontsize=8)
-    ax.set_title(title, fontsize=10)
-    return _png(fig)
-
-
-def line_chart(title: str, x: list[str], series: dict[str, list[float | None]]) -> str:
-    if len(x) < 2:
-        return f"<p class=empty>{html.escape(title)}: needs two runs or days; {len(x)} so far.</p>"
-    fig, ax = _figure(7.0, 2.6)
-    for name, ys in series.items():
-        ax.plot(range(len(x)), [float("nan") if y is None else y for y in ys], marker="o", label=name)
-    step = max(1, len(x) // 8)
-    ax.set_xticks(range(0, len(x), step), [x[i] for i in range(0, len(x), step)], rotation=30, fontsize=7)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    return _png(fig)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -119,20 +56,24 @@ def gather(spark: Any, warehouse: str, run_id: str | None = None) -> dict[str, A
 RUN_SECTIONS = ("quarantine", "extractions", "entities", "relations", "events")
 
 
-def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
+def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[str, Any],
+               previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The page's data for the run `row` (a `runs` row as a dict), whose rows of each table in
     RUN_SECTIONS are `sources[name]`; a missing source is a section with nothing in it.
 
-    The job passes its own staged rows (no table scan) and leaves out what it knows is empty; the
+    The job passes its own staged rows (no table scan) and leaves out what it knows is empty, and
+    the pipeline's earlier runs when it has read them already (`previous`, newest first); the
     sections' small queries run side by side. Text-label counts come from the run's profile."""
     from pyspark.sql import functions as F
 
     from giellm_batch import tables
 
-    runs = tables.read_table(spark, warehouse, "runs")
-    queries = {"trend": runs.filter((F.col("pipeline_hash") == row["pipeline_hash"])
-                                    & (F.col("started_at") <= row["started_at"]))
-               .orderBy(F.col("started_at").desc()).limit(TREND_RUNS)}
+    queries: dict[str, Any] = {}
+    if previous is None:
+        earlier = ((F.col("pipeline_hash") == row["pipeline_hash"]) & (F.col("run_id") != row["run_id"])
+                   & (F.col("started_at") <= row["started_at"]))
+        queries["trend"] = (tables.read_table(spark, warehouse, "runs").filter(earlier)
+                            .orderBy(F.col("started_at").desc()).limit(TREND_RUNS - 1))
     if "quarantine" in sources:
         queries["quarantine"] = (
             sources["quarantine"].groupBy("stage", F.substring("reason", 1, 90).alias("reason"))
@@ -153,9 +94,10 @@ def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[st
         if name in sources:
             queries[name] = sources[name].groupBy(column).count().orderBy(F.col("count").desc(), column).limit(15)
     data: dict[str, Any] = {"run": row, "quarantine": [], "labels": [], "per_day": [], "top_entities": [],
-                            "relations": [], "events": []}
+                            "relations": [], "events": [], "trend": previous or []}
     tables.concurrently([functools.partial(_collect_into, data, name, df) for name, df in queries.items()])
-    data["trend"] = [r.asDict() for r in data["trend"]][::-1]
+    earlier = [r if isinstance(r, dict) else r.asDict() for r in data["trend"]][: TREND_RUNS - 1]
+    data["trend"] = [*earlier[::-1], row]  # oldest first, this run last
     if profile is not None:
         data["labels"] = [{"task": task, "text_label": label, "count": n}
                           for task, counts in profile.get("text_labels", {}).items() for label, n in counts.items()]
@@ -237,20 +179,23 @@ def render(data: dict[str, Any]) -> str:
                      "articles": [t.get("articles_processed") for t in trend],
                      "prompts": [t.get("prompts") for t in trend]}))
     style = ("body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}table{border-collapse:collapse;"
-             "margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:100%}"
+             "margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}"
+             "svg.chart{display:block;max-width:100%;height:auto;margin:.4em 0}"
              ".bad{color:#b00}.empty{color:#777}")
     return (f"<!DOCTYPE html><html lang=ja><head><meta charset=utf-8><title>run {html.escape(run['run_id'])}"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
 def write_run_report(spark: Any, warehouse: str, run_id: str, row: dict[str, Any] | None = None,
-                     sources: dict[str, Any] | None = None) -> str | None:
+                     sources: dict[str, Any] | None = None, previous: list[dict[str, Any]] | None = None) -> str | None:
     """Render the run's report next to the tables; never fails the run (logs instead). The job
-    passes its `runs` row and its own rows per section (see gather_run); otherwise both are read."""
+    passes its `runs` row, its own rows per section and the earlier runs it read (see gather_run);
+    otherwise all are read."""
     try:
         from giellm_batch.spark_session import write_hadoop_file
 
-        data = gather(spark, warehouse, run_id) if row is None else gather_run(spark, warehouse, row, sources or {})
+        data = (gather(spark, warehouse, run_id) if row is None
+                else gather_run(spark, warehouse, row, sources or {}, previous))
         page = render(data).encode("utf-8")
         path = f"{warehouse.rstrip('/')}/_reports/{run_id}.html"
         write_hadoop_file(spark, path, page)

@@ -80,19 +80,43 @@ class Stopwatch:
 
 def record_run(spark: Any, config: JobConfig, summary: RunSummary, started_at: datetime) -> dict[str, Any]:
     """Append the run's row to `runs`; returns the row (the run report is rendered from it)."""
+    row = run_row(config, summary, started_at)
+    append_run(spark, config, row)
+    return row
+
+
+def run_row(config: JobConfig, summary: RunSummary, started_at: datetime) -> dict[str, Any]:
+    """The run's `runs` row, as a dict."""
     config_hash = hashlib.sha256(Path(config.source).read_bytes()).hexdigest()[:16]
-    row = {
+    return {
         **{k: v for k, v in dataclasses.asdict(summary).items() if k != "warehouse"},
         "started_at": started_at, "finished_at": datetime.now(UTC), "config_path": config.source,
         "config_hash": config_hash, "model_id": config.model_id, "model_revision": config.model.revision,
         "tasks": list(config.tasks), "input_path": config.input.path, "package_version": package_version(),
     }
+
+
+def append_run(spark: Any, config: JobConfig, row: dict[str, Any]) -> None:
     try:
         df = spark.createDataFrame([row], schema=schemas.TABLES["runs"].schema)
         tables.append_rows(spark, config.output.warehouse, "runs", df)
     except Exception:  # never mask the run's own error with a bookkeeping one
-        log.exception("could not record run %s", summary.run_id)
-    return row
+        log.exception("could not record run %s", row["run_id"])
+
+
+# How many of a pipeline's latest runs one read fetches for the drift check and the report's trend.
+RECENT_RUNS = 100
+
+
+def recent_runs(spark: Any, warehouse: str, pipeline_hash: str, run_id: str) -> list[dict[str, Any]]:
+    """The latest RECENT_RUNS `runs` rows of this pipeline other than `run_id`, newest first: one
+    small query serves both the drift check and the run report's trend."""
+    from pyspark.sql import functions as F
+
+    rows = (tables.read_table(spark, warehouse, "runs")
+            .filter((F.col("pipeline_hash") == pipeline_hash) & (F.col("run_id") != run_id))
+            .orderBy(F.col("started_at").desc()).limit(RECENT_RUNS).collect())
+    return [r.asDict() for r in rows]
 
 
 def record_lost_run(spark: Any, config: JobConfig, holder: dict[str, Any], taken_by: str) -> None:

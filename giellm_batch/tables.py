@@ -38,7 +38,8 @@ def ensure_table(spark: Any, warehouse: str, spec: TableSpec) -> None:
                .location(table_path(warehouse, spec.name))
                .addColumns(spec.schema)
                # downstream jobs read what changed with readChangeFeed
-               .property("delta.enableChangeDataFeed", "true"))
+               .property("delta.enableChangeDataFeed", "true")
+               .property("delta.dataSkippingStatsColumns", ",".join(spec.stats_columns)))
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
     builder.execute()
@@ -63,7 +64,7 @@ def ensure_all_tables(spark: Any, warehouse: str) -> None:
     concurrently([functools.partial(ensure, spec) for spec in TABLES.values()])
 
 
-def concurrently(actions: list[Callable[[], None]], threads: int = 4) -> None:
+def concurrently(actions: list[Callable[[], Any]], threads: int = 4) -> None:
     """Run independent driver-side Spark actions (writes to different tables) from a few threads.
 
     Why: a small Delta commit waits on log I/O and short jobs, which other commits can fill; Spark
@@ -227,7 +228,10 @@ def has_rows_for(spark: Any, warehouse: str, name: str, articles: Any, pipeline_
     """Does table `name` hold rows of these articles under this pipeline (leftovers to replace)?"""
     from pyspark.sql import functions as F
 
-    existing = read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
+    table = read_table(spark, warehouse, name)
+    if not len(table._jdf.inputFiles()):  # an empty table (a first run): no Spark job needed to know
+        return False
+    existing = table.filter(F.col("pipeline_hash") == pipeline_hash)
     return not existing.join(articles.select("article_id").distinct(), "article_id", "left_semi").isEmpty()
 
 
@@ -255,7 +259,7 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
         log.info("%s: merged (leftover rows replaced) in %.1fs", name, time.monotonic() - started)
         return
     if replace_articles is not None or fresh_keys:  # no row of these keys in the table: append
-        new = _by_partition(conform(rows, spec), spec)
+        new = _by_partition(conform(rows, spec), spec, n_rows)
     else:  # insert-only: keys already present stay as they are
         existing = read_table(spark, warehouse, name).select(*keys)
         new = conform(rows, spec).dropDuplicates(keys).join(existing, keys, "left_anti")
@@ -265,17 +269,24 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
     log.info("%s: appended in %.1fs", name, time.monotonic() - started)
 
 
-def _by_partition(rows: Any, spec: TableSpec) -> Any:
-    """`rows` without duplicate keys, each table partition (publication day) in one shuffle partition.
+# Up to this many rows an append is written by one task (no shuffle): one file per day.
+SINGLE_TASK_ROWS = 200_000
+
+
+def _by_partition(rows: Any, spec: TableSpec, n_rows: int | None = None) -> Any:
+    """`rows` without duplicate keys, each table partition (publication day) in one Spark partition.
 
     Why: rows spread over every shuffle partition write one small file per (task, day): a backfill
     over many days wrote shuffle-partitions x days files per table, each costing ~13 ms more per
     append here (an ad-hoc append loop: 4,000 rows over 1 day 0.56 s, over 100 days 1.83 s).
     Deduplicating on keys + partition columns (the same rows: an article has one publication day)
     over a shuffle on the partition columns needs that one shuffle only, and each day lands in one
-    file."""
+    file. A write of at most SINGLE_TASK_ROWS rows (`n_rows`, when the caller knows it) skips even
+    that shuffle: one task holds every day (measured ~100-150 ms less per small append)."""
     keys = [*spec.keys, *(c for c in spec.partition_by if c not in spec.keys)]
-    if spec.partition_by:
+    if n_rows is not None and n_rows <= SINGLE_TASK_ROWS:
+        rows = rows.coalesce(1)  # one partition satisfies the deduplication's clustering: no exchange
+    elif spec.partition_by:
         rows = rows.repartition(*spec.partition_by)
     return rows.dropDuplicates(keys)
 

@@ -93,3 +93,19 @@ def test_equal_prompts_share_one_engine_call_when_dedup_is_on(all_tasks_plan):
     assert off["prompt_key"].nunique() == 6
     # the repeated sentence's prompts sit next to each other and share the sentence key
     assert requests["sentence_key"][0] == requests["sentence_key"][1] == requests["sentence_key"][4]
+
+
+def test_step_functions_shipped_to_executors_carry_no_identity_sentinels(all_tasks_plan):
+    """Spark ships each step's closure with cloudpickle, which copies the module globals it names:
+    a module-level `object()` sentinel compared with `is` would be a different object on the
+    executor than the one the (imported) helper classes return."""
+    import cloudpickle
+
+    from giellm_batch.extraction import parse_step
+    from giellm_batch.inference import generation_step
+
+    plan = all_tasks_plan
+    for step in (prompt_step(plan), generation_step(plan), parse_step(plan)):
+        shipped = cloudpickle.loads(cloudpickle.dumps(step))
+        bare = [name for name, value in shipped.__globals__.items() if type(value) is object]
+        assert not bare, f"{step.__qualname__} compares module sentinels {bare} that do not survive shipping"

@@ -45,10 +45,13 @@ def test_report_renders_its_plots_in_chromium(spark, clean_run, tmp_path):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.goto(page_file.as_uri(), wait_until="load")
-        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        charts = page.evaluate("Array.from(document.querySelectorAll('svg.chart')).map(c => {"
+                               "const r = c.getBoundingClientRect(); return [r.width, r.height,"
+                               " c.querySelectorAll('rect, polyline').length]; })")
         shot = Path(os.environ.get("GIELLM_REPORT_SCREENSHOT") or tmp_path / "report.png")
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert not errors, errors
-    assert len(images) >= 4 and all(ok and w > 300 and h > 100 for ok, w, h in images), images  # none broken
+    # every chart laid out at a readable size with its bars or lines drawn
+    assert len(charts) >= 4 and all(w > 300 and h > 50 and marks >= 1 for w, h, marks in charts), charts
     assert shot.stat().st_size > 50_000  # a page of plots, not a blank one
