@@ -15,6 +15,7 @@ import json
 import logging
 import math
 from collections import Counter
+from concurrent.futures import Future
 from typing import Any
 
 from giellm_batch.settings import JobConfig, MonitoringSettings
@@ -177,30 +178,28 @@ def count_and_profile(extractions: Any, summary: Any, max_items: int = 0) -> dic
     return profile
 
 
-def check_drift(spark: Any, config: JobConfig, summary: Any) -> list[dict[str, Any]] | None:
+def check_drift(spark: Any, config: JobConfig, summary: Any, recent: Future[list[dict[str, Any]]] | None) -> None:
     """Compare the finished run with the previous ones; warnings go to the log and `summary`.
-    Returns the pipeline's recent `runs` rows it read (runs.recent_runs; the run report's trend
-    reuses them), or None when it read none."""
-    from giellm_batch import runs
+    `recent`: the pipeline's latest `runs` rows (runs.recent_runs, read in the background)."""
+    from giellm_batch.runs import RECENT_RUNS
 
-    if summary.profile_json is None:  # nothing processed (e.g. an identical rerun): nothing to compare
-        return None
+    if summary.profile_json is None or recent is None:  # nothing processed (e.g. an identical rerun)
+        return
     mon = config.monitoring
     try:
         profile = {**json.loads(summary.profile_json), "articles_in": summary.articles_in,
                    "quarantined": summary.articles_quarantined}
         summary.profile_json = json.dumps(profile, ensure_ascii=False, sort_keys=True)
-        recent = runs.recent_runs(spark, config.output.warehouse, summary.pipeline_hash, summary.run_id)
-        previous = [json.loads(r["profile_json"]) for r in recent
+        rows = recent.result()
+        previous = [json.loads(r["profile_json"]) for r in rows
                     if r["status"] == "succeeded" and r.get("profile_json") and (r["prompts"] or 0) >= max(
                         mon.min_prompts, 1)][: mon.drift_window]
-        if len(previous) < mon.drift_window and len(recent) == runs.RECENT_RUNS:  # older ones may qualify
+        if len(previous) < mon.drift_window and len(rows) == RECENT_RUNS:  # older ones may qualify
             previous = previous_profiles(spark, config.output.warehouse, summary.pipeline_hash, summary.run_id,
                                          mon.drift_window, mon.min_prompts)
         summary.drift_warnings = drift_warnings(profile, previous, mon)
     except Exception:  # a monitoring failure must not turn a good run into a failed one
         log.exception("run %s: drift check failed", summary.run_id)
-        return None
+        return
     for warning in summary.drift_warnings:
         log.warning("run %s: drift: %s", summary.run_id, warning)
-    return recent

@@ -18,6 +18,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -116,18 +117,20 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
     lease: locking.Lease | None = None
     watch = Stopwatch()
     report_sources: dict[str, Any] = {}
-    recent: list[dict[str, Any]] | None = None  # the pipeline's latest runs, read once (drift, report)
+    recent: Future[list[dict[str, Any]]] | None = None  # the pipeline's latest runs (drift check, report)
     try:
         lease = locking.acquire(spark, warehouse, run_id, config.output.lock_stale_seconds)
         tables.ensure_all_tables(spark, warehouse)
         if lease.taken_over:  # the dead run could not write its own row
             runs.record_lost_run(spark, config, lease.taken_over, run_id)
         _remove_other_staging(spark, warehouse, run_id)
+        # Read while the input is read: nothing changes `runs` until this run records itself.
+        recent = tables.in_background(runs.recent_runs, spark, warehouse, summary.pipeline_hash, run_id)
         log.info("run %s: lock taken, tables ready", run_id)
         watch.lap("start")
         report_sources = _process(config, spark, options, fault, summary, staging, stamp, lease, watch)
         summary.status = "succeeded"
-        recent = monitoring.check_drift(spark, config, summary)
+        monitoring.check_drift(spark, config, summary, recent)
     except Exception as exc:
         summary.status = "failed"
         summary.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -143,13 +146,22 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
                 # it need not wait for the row's commit: the two run side by side.
                 sources = report_sources if summary.status == "succeeded" else {}
                 tables.concurrently([lambda: runs.append_run(spark, config, row), *(
-                    [lambda: report.write_run_report(spark, warehouse, run_id, row, sources, recent)]
+                    [lambda: report.write_run_report(spark, warehouse, run_id, row, sources, _result(recent))]
                     if config.monitoring.report else [])])
                 _remove(spark, staging)
             lease.release()
         log.info("run %s: recorded, report written in %.1fs", run_id, watch.lap("record"))
     log.warning("run %s %s in %.1fs: %s", run_id, summary.status, summary.wall_seconds, dataclasses.asdict(summary))
     return summary
+
+
+def _result(future: Future[Any] | None) -> Any:
+    """A background read's result, or None if it failed (its user then reads for itself)."""
+    try:
+        return future.result() if future is not None else None
+    except Exception:
+        log.exception("background read failed")
+        return None
 
 
 def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, summary: RunSummary,

@@ -12,12 +12,14 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from giellm_batch.schemas import TABLES, TableSpec
 
 log = logging.getLogger("giellm_batch.tables")
 _COMMIT = re.compile(r"\d{20}\.json")
+T = TypeVar("T")
 
 
 def table_path(warehouse: str, name: str) -> str:
@@ -82,6 +84,17 @@ def concurrently(actions: list[Callable[[], Any]], threads: int = 4) -> None:
         futures = [pool.submit(action) for action in actions]
     for future in futures:
         future.result()  # raises the first action's error, in submission order
+
+
+def in_background(read: Callable[..., T], *args: Any) -> Future[T]:
+    """Start a driver-side read (a small Spark query) on its own thread; the caller takes its
+    `result()` when it needs it, meanwhile other steps run (Spark runs jobs from several threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="giellm-read")
+    future = pool.submit(read, *args)
+    pool.shutdown(wait=False)  # the thread ends with the read
+    return future
 
 
 def missing_columns(current: Any, wanted: Any, prefix: str = "") -> list[tuple[str, Any]]:
