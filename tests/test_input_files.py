@@ -141,3 +141,11 @@ def test_the_bundled_sample_reads_as_thirty_accepted_articles_without_its_licens
     got = records(spark, SAMPLE, "livedoor")
     assert len(got) == 30 and all(reason is None for _id, reason in got.values())
     assert not any(k.endswith("/LICENSE.txt") for k in got)
+
+
+def test_decoding_tasks_fill_the_slots_and_grow_with_the_files_only():
+    from giellm_batch.input_files import FILES_PER_DECODE_TASK, decode_tasks
+
+    assert decode_tasks(0, 2) == 2 and decode_tasks(2020, 2) == 2  # not one task per ~30 small files
+    assert decode_tasks(10 * FILES_PER_DECODE_TASK + 1, 2) == 11
+    assert decode_tasks(5000, 64) == 64  # a cluster's slots all get work
