@@ -173,22 +173,15 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     # One staged read classifies every record (rejected / done / unfinished) and one aggregation
     # counts them: the selection must not change when the articles table is written below.
     inputs = _stage(_classified(spark, config, options, summary.pipeline_hash), staging, "input")
-    groups = inputs.groupBy("state").agg(F.count(F.lit(1)).alias("n"), F.max("written").alias("written")).collect()
-    states = {r["state"]: r["n"] for r in groups}
+    states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
     summary.articles_in = sum(states.values())
     summary.articles_skipped = states.get("done", 0)
     n_rejected, n_unfinished = states.get("rejected", 0), states.get("unfinished", 0)
     rejected = inputs.filter(F.col("state") == "rejected")
     unfinished = inputs.filter(F.col("state") == "unfinished").drop("state")
     windowed = bool(options.since or options.until or options.limit is not None)
-    if windowed:
-        todo = _stage(_window(unfinished, options), staging, "todo")
-        window = todo.agg(F.count(F.lit(1)).alias("n"), F.max("written").alias("written")).first()
-        n_todo, leftovers = int(window["n"]), bool(window["written"])
-    else:
-        todo, n_todo = unfinished, n_unfinished
-        leftovers = any(bool(r["written"]) for r in groups if r["state"] == "unfinished")
-    todo = todo.drop("written")
+    todo = _stage(_window(unfinished, options), staging, "todo") if windowed else unfinished
+    n_todo = todo.count() if windowed else n_unfinished
     summary.articles_deferred = n_unfinished - n_todo
     log.warning("run %s: %d records in, %d rejected at read, %d already done, %d deferred, %d to process",
                 run_id, summary.articles_in, n_rejected, summary.articles_skipped, summary.articles_deferred, n_todo)
@@ -213,8 +206,8 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     faults.check("before_first_write", fault)
     lease.check()
     # Writes go sentences first, articles last, each one commit: if an earlier attempt left rows of
-    # these articles anywhere, `sentences` has them. One check, made when the input was classified
-    # (`written`), decides append vs replace for all tables.
+    # these articles anywhere, `sentences` has them. One check decides append vs replace for all.
+    leftovers = tables.has_rows_for(spark, warehouse, "sentences", todo, summary.pipeline_hash)
     sizes = records.result_sizes(profile, config, summary.sentences)
     dates = todo.select("article_id", "published_date")
     results = records.result_rows(sentences, extractions, dates, config, stamp)
@@ -246,19 +239,11 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
 
 def _classified(spark: Any, config: JobConfig, options: RunOptions, pipeline_hash: str) -> Any:
     """Every input record with its `state`: rejected (at read), done (a finished row of this
-    pipeline with the same id and content; never with --reprocess) or unfinished; and `written`:
-    this pipeline's `sentences` table already holds rows of its article id (an interrupted
-    attempt's leftovers, or an earlier version of a changed article), in the same query rather
-    than in a Spark job of its own."""
+    pipeline with the same id and content; never with --reprocess) or unfinished."""
     from pyspark.sql import functions as F
 
     inputs = records.with_duplicate_ids_rejected(read_articles(spark, config.input))
     inputs = inputs.withColumn("published_date", records.published_date())
-    written = (tables.read_table(spark, config.output.warehouse, "sentences")
-               .filter(F.col("pipeline_hash") == pipeline_hash).select("article_id").distinct()
-               .withColumn("_written", F.lit(True)))
-    inputs = (inputs.join(written, "article_id", "left")
-              .withColumn("written", F.coalesce(F.col("_written"), F.lit(False))).drop("_written"))
     if options.reprocess:
         finished = F.lit(False)
     else:
