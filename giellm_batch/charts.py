@@ -83,14 +83,15 @@ def line_chart(title: str, x: Sequence[str], series: dict[str, Sequence[float | 
                      f'transform="rotate(-30 {px(i):.1f} {py(0) + 14:.1f})">{label}</text>')
     for n, (name, ys) in enumerate(series.items()):
         color = PALETTE[n % len(PALETTE)]
-        points = [(px(i), py(float(v))) for i, v in enumerate(ys) if v is not None and math.isfinite(float(v))]
+        points: list[tuple[float, float]] = []
         segment: list[str] = []
-        for i, v in enumerate(ys):  # a gap (None) ends a segment
+        for i, v in enumerate(ys):  # a gap (None, NaN) ends a segment
             if v is None or not math.isfinite(float(v)):
                 parts.extend(_polyline(segment, color))
                 segment = []
             else:
-                segment.append(f"{px(i):.1f},{py(float(v)):.1f}")
+                points.append((px(i), py(float(v))))
+                segment.append(f"{points[-1][0]:.1f},{points[-1][1]:.1f}")
         parts.extend(_polyline(segment, color))
         parts.extend(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{color}"/>' for cx, cy in points)
         ly = top_pad + 6 + 18 * n

@@ -141,23 +141,12 @@ def drift_warnings(current: dict[str, Any], previous: list[dict[str, Any]], mon:
     return warnings
 
 
-def previous_profiles(spark: Any, warehouse: str, pipeline_hash: str, run_id: str, window: int,
-                      min_prompts: int = 1) -> list[dict[str, Any]]:
-    """Profiles of the last `window` successful runs of this pipeline before `run_id` (newest first)."""
-    from pyspark.sql import functions as F
-
-    from giellm_batch import tables
-
-    if not window:
-        return []
-    runs = tables.read_table(spark, warehouse, "runs")
-    if "profile_json" not in runs.columns:
-        return []
-    rows = (runs.filter((F.col("pipeline_hash") == pipeline_hash) & (F.col("status") == "succeeded")
-                        & (F.col("run_id") != run_id) & F.col("profile_json").isNotNull()
-                        & (F.col("prompts") >= max(min_prompts, 1)))
-            .orderBy(F.col("started_at").desc()).select("profile_json").limit(window).collect())
-    return [json.loads(r["profile_json"]) for r in rows]
+def previous_profiles(runs: list[dict[str, Any]], window: int, min_prompts: int = 1) -> list[dict[str, Any]]:
+    """Profiles of the first `window` of `runs` (`runs` rows, newest first) that a run is compared
+    with: succeeded, profiled, and with at least `min_prompts` prompts."""
+    return [json.loads(r["profile_json"]) for r in runs
+            if r["status"] == "succeeded" and r.get("profile_json") and (r.get("prompts") or 0) >= max(min_prompts, 1)
+            ][:window]
 
 
 def count_and_profile(extractions: Any, summary: Any, max_items: int = 0) -> dict[str, Any]:
@@ -181,7 +170,7 @@ def count_and_profile(extractions: Any, summary: Any, max_items: int = 0) -> dic
 def check_drift(spark: Any, config: JobConfig, summary: Any, recent: Future[list[dict[str, Any]]] | None) -> None:
     """Compare the finished run with the previous ones; warnings go to the log and `summary`.
     `recent`: the pipeline's latest `runs` rows (runs.recent_runs, read in the background)."""
-    from giellm_batch.runs import RECENT_RUNS
+    from giellm_batch import runs
 
     if summary.profile_json is None or recent is None:  # nothing processed (e.g. an identical rerun)
         return
@@ -191,12 +180,11 @@ def check_drift(spark: Any, config: JobConfig, summary: Any, recent: Future[list
                    "quarantined": summary.articles_quarantined}
         summary.profile_json = json.dumps(profile, ensure_ascii=False, sort_keys=True)
         rows = recent.result()
-        previous = [json.loads(r["profile_json"]) for r in rows
-                    if r["status"] == "succeeded" and r.get("profile_json") and (r["prompts"] or 0) >= max(
-                        mon.min_prompts, 1)][: mon.drift_window]
-        if len(previous) < mon.drift_window and len(rows) == RECENT_RUNS:  # older ones may qualify
-            previous = previous_profiles(spark, config.output.warehouse, summary.pipeline_hash, summary.run_id,
-                                         mon.drift_window, mon.min_prompts)
+        previous = previous_profiles(rows, mon.drift_window, mon.min_prompts)
+        if len(previous) < mon.drift_window and len(rows) == runs.RECENT_RUNS:  # older ones may qualify
+            every_run = runs.recent_runs(spark, config.output.warehouse, summary.pipeline_hash, summary.run_id,
+                                         limit=None)
+            previous = previous_profiles(every_run, mon.drift_window, mon.min_prompts)
         summary.drift_warnings = drift_warnings(profile, previous, mon)
     except Exception:  # a monitoring failure must not turn a good run into a failed one
         log.exception("run %s: drift check failed", summary.run_id)

@@ -15,6 +15,7 @@ import functools
 import html
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from giellm_batch.charts import bar_chart, line_chart
@@ -66,14 +67,9 @@ def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[st
     sections' small queries run side by side. Text-label counts come from the run's profile."""
     from pyspark.sql import functions as F
 
-    from giellm_batch import tables
+    from giellm_batch import runs, tables
 
     queries: dict[str, Any] = {}
-    if previous is None:
-        earlier = ((F.col("pipeline_hash") == row["pipeline_hash"]) & (F.col("run_id") != row["run_id"])
-                   & (F.col("started_at") <= row["started_at"]))
-        queries["trend"] = (tables.read_table(spark, warehouse, "runs").filter(earlier)
-                            .orderBy(F.col("started_at").desc()).limit(TREND_RUNS - 1))
     if "quarantine" in sources:
         queries["quarantine"] = (
             sources["quarantine"].groupBy("stage", F.substring("reason", 1, 90).alias("reason"))
@@ -95,9 +91,13 @@ def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[st
             queries[name] = sources[name].groupBy(column).count().orderBy(F.col("count").desc(), column).limit(15)
     data: dict[str, Any] = {"run": row, "quarantine": [], "labels": [], "per_day": [], "top_entities": [],
                             "relations": [], "events": [], "trend": previous or []}
-    tables.concurrently([functools.partial(_collect_into, data, name, df) for name, df in queries.items()])
-    earlier = [r if isinstance(r, dict) else r.asDict() for r in data["trend"]][: TREND_RUNS - 1]
-    data["trend"] = [*earlier[::-1], row]  # oldest first, this run last
+    actions: list[Callable[[], Any]] = [functools.partial(_collect_into, data, name, df)
+                                        for name, df in queries.items()]
+    if previous is None:
+        actions.append(lambda: data.update(trend=runs.recent_runs(
+            spark, warehouse, row["pipeline_hash"], row["run_id"], before=row["started_at"], limit=TREND_RUNS - 1)))
+    tables.concurrently(actions)
+    data["trend"] = [*data["trend"][: TREND_RUNS - 1][::-1], row]  # oldest first, this run last
     if profile is not None:
         data["labels"] = [{"task": task, "text_label": label, "count": n}
                           for task, counts in profile.get("text_labels", {}).items() for label, n in counts.items()]

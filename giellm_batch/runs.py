@@ -108,15 +108,18 @@ def append_run(spark: Any, config: JobConfig, row: dict[str, Any]) -> None:
 RECENT_RUNS = 100
 
 
-def recent_runs(spark: Any, warehouse: str, pipeline_hash: str, run_id: str) -> list[dict[str, Any]]:
-    """The latest RECENT_RUNS `runs` rows of this pipeline other than `run_id`, newest first: one
-    small query serves both the drift check and the run report's trend."""
+def recent_runs(spark: Any, warehouse: str, pipeline_hash: str, run_id: str, *, before: datetime | None = None,
+                limit: int | None = RECENT_RUNS) -> list[dict[str, Any]]:
+    """This pipeline's `runs` rows other than `run_id` (started no later than `before`, if given),
+    newest first, at most `limit` (None: all): one small query serves both the drift check and the
+    run report's trend."""
     from pyspark.sql import functions as F
 
-    rows = (tables.read_table(spark, warehouse, "runs")
-            .filter((F.col("pipeline_hash") == pipeline_hash) & (F.col("run_id") != run_id))
-            .orderBy(F.col("started_at").desc()).limit(RECENT_RUNS).collect())
-    return [r.asDict() for r in rows]
+    wanted = (F.col("pipeline_hash") == pipeline_hash) & (F.col("run_id") != run_id)
+    if before is not None:
+        wanted &= F.col("started_at") <= before
+    rows = tables.read_table(spark, warehouse, "runs").filter(wanted).orderBy(F.col("started_at").desc())
+    return [r.asDict() for r in (rows if limit is None else rows.limit(limit)).collect()]
 
 
 def record_lost_run(spark: Any, config: JobConfig, holder: dict[str, Any], taken_by: str) -> None:

@@ -61,3 +61,18 @@ def test_second_night_with_many_bad_records_drifts_and_an_identical_rerun_does_n
     report = (warehouse / "_reports" / f"{second['run_id']}.html").read_text(encoding="utf-8")
     assert "quarantine share" in report and '<svg class="chart"' in report
     assert (warehouse / "_reports" / "latest.html").read_text(encoding="utf-8").count("<svg class=\"chart\"") >= 3
+
+
+def test_runs_compared_are_the_newest_succeeded_profiled_ones_with_enough_prompts():
+    from giellm_batch.monitoring import previous_profiles
+
+    def run(status: str, prompts: int | None, label: str | None) -> dict:
+        return {"status": status, "prompts": prompts,
+                "profile_json": None if label is None else json.dumps({"label": label})}
+
+    newest_first = [run("failed", 50, "a"), run("succeeded", 50, None), run("succeeded", 0, "b"),
+                    run("succeeded", None, "c"), run("succeeded", 50, "d"), run("succeeded", 5, "e"),
+                    run("succeeded", 50, "f")]
+    assert [p["label"] for p in previous_profiles(newest_first, 2, min_prompts=10)] == ["d", "f"]
+    assert [p["label"] for p in previous_profiles(newest_first, 5, min_prompts=1)] == ["d", "e", "f"]
+    assert previous_profiles(newest_first, 0) == []
