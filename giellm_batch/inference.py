@@ -17,6 +17,7 @@ in `mapInPandas` on executors:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import numbers
 import time
@@ -128,6 +129,10 @@ def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         check_in_task(plan.fault)
+        first = next((batch for batch in batches if len(batch)), None)
+        if first is None:  # an empty partition: no engine to build (in a new worker that is seconds)
+            return
+        batches = itertools.chain([first], batches)
         worker = _GenerationWorker(plan)
         feed = worker.feed  # the engine is built (or fetched) before the producer needs its tokenizer
         producer = _SliceProducer(batches, worker.prepare, plan.batch_size)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from giellm_batch import dedup, faults, locking, monitoring, placement, records, report, runs, schemas, tables
+from giellm_batch import dedup, faults, intents, locking, monitoring, placement, records, report, runs, schemas, tables
 from giellm_batch.config import JobConfig
 from giellm_batch.engine import EngineSpec
 from giellm_batch.extraction import parse_step
@@ -176,9 +176,10 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
     summary.articles_in = sum(states.values())
     summary.articles_skipped = states.get("done", 0)
-    n_rejected, n_unfinished = states.get("rejected", 0), states.get("unfinished", 0)
+    n_rejected, n_changed = states.get("rejected", 0), states.get("changed", 0)
+    n_unfinished = states.get("unfinished", 0) + n_changed
     rejected = inputs.filter(F.col("state") == "rejected")
-    unfinished = inputs.filter(F.col("state") == "unfinished").drop("state")
+    unfinished = inputs.filter(F.col("state").isin("unfinished", "changed")).drop("state")
     windowed = bool(options.since or options.until or options.limit is not None)
     todo = _stage(_window(unfinished, options), staging, "todo") if windowed else unfinished
     n_todo = todo.count() if windowed else n_unfinished
@@ -206,8 +207,13 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     faults.check("before_first_write", fault)
     lease.check()
     # Writes go sentences first, articles last, each one commit: if an earlier attempt left rows of
-    # these articles anywhere, `sentences` has them. One check decides append vs replace for all.
-    leftovers = tables.has_rows_for(spark, warehouse, "sentences", todo, summary.pipeline_hash)
+    # these articles anywhere, `sentences` has them. One check decides append vs replace for all,
+    # and it is needed only where rows can exist: edited articles, --reprocess, or an earlier run
+    # that started writing and did not finish (its write intent is still there: intents.py).
+    interrupted = intents.pending(spark, warehouse, summary.pipeline_hash)
+    leftovers = ((interrupted or n_changed > 0 or options.reprocess)
+                 and tables.has_rows_for(spark, warehouse, "sentences", todo, summary.pipeline_hash))
+    intents.mark(spark, warehouse, summary.pipeline_hash, run_id)
     sizes = records.result_sizes(profile, config, summary.sentences)
     dates = todo.select("article_id", "published_date")
     results = records.result_rows(sentences, extractions, dates, config, stamp)
@@ -230,6 +236,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     tables.write_rows(spark, warehouse, "articles", records.article_rows(done, sentences, stamp),
                       replace_articles=todo, pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
                       n_rows=summary.articles_processed)
+    intents.settle(spark, warehouse, summary.pipeline_hash, found=interrupted)
     watch.lap("write")
     log.warning("run %s: tables written", run_id)
     sources = {**results, "quarantine": quarantined}
@@ -239,21 +246,24 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
 
 def _classified(spark: Any, config: JobConfig, options: RunOptions, pipeline_hash: str) -> Any:
     """Every input record with its `state`: rejected (at read), done (a finished row of this
-    pipeline with the same id and content; never with --reprocess) or unfinished."""
+    pipeline with the same id and content; never with --reprocess), changed (finished with other
+    content: its old rows are replaced) or unfinished."""
     from pyspark.sql import functions as F
 
     inputs = records.with_duplicate_ids_rejected(read_articles(spark, config.input))
     inputs = inputs.withColumn("published_date", records.published_date())
     if options.reprocess:
-        finished = F.lit(False)
+        finished = seen = F.lit(False)
     else:
+        # The content hashes this pipeline finished per id: an id with others only was edited since.
         done = (tables.read_table(spark, config.output.warehouse, "articles")
-                .filter(F.col("pipeline_hash") == pipeline_hash).select("article_id", "content_hash")
-                .dropDuplicates().withColumn("_done", F.lit(True)))
-        inputs = inputs.join(done, ["article_id", "content_hash"], "left")
-        finished = F.coalesce(F.col("_done"), F.lit(False))
+                .filter(F.col("pipeline_hash") == pipeline_hash)
+                .groupBy("article_id").agg(F.collect_set("content_hash").alias("_done")))
+        inputs = inputs.join(done, "article_id", "left")
+        finished = F.coalesce(F.array_contains("_done", F.col("content_hash")), F.lit(False))
+        seen = F.col("_done").isNotNull()
     state = (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
-             .otherwise("unfinished"))
+             .when(seen, "changed").otherwise("unfinished"))
     return inputs.withColumn("state", state).drop("_done")
 
 
@@ -295,7 +305,10 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     requests = _stage(sentences.mapInPandas(prompt_step(plan), schema=schemas.PROMPT_REQUEST), staging, "requests")
     cache = dedup.read_cache(spark, config.output.warehouse) if ex.dedup else None
     # A request whose prompt could not be built (its `error` is set) is answered with that error.
-    calls = dedup.engine_inputs(requests.filter(F.col("error").isNull()), cache)
+    # Staged: the count below and the generation stage's range sampling and read reuse one anti-join
+    # with the prompt cache instead of computing it three times.
+    calls = _stage(dedup.engine_inputs(requests.filter(F.col("error").isNull()), cache)
+                   .select("prompt_key", "task", "prompt", "sentence_key"), staging, "calls")
     summary.engine_calls = calls.count()
     watch.lap("prompts")
     # A multiple of the task slots: with 5 partitions on 2 engines, one engine idles through the
@@ -306,13 +319,17 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     log.warning("run %s: %d sentences x %d tasks, %d engine calls in %d partitions (%s)", summary.run_id,
                 summary.sentences, len(config.tasks), summary.engine_calls, parts,
                 f"{ex.gpus_per_engine} GPU(s) per engine" if profile else "CPU engines")
-    with InferenceProgress(spark, summary.engine_calls, ex.progress_interval_seconds,
-                           f"run {summary.run_id} inference") as progress:
-        generations = _stage(
-            _balanced(calls, parts).select("prompt_key", "task", "prompt")
-            .mapInPandas(generation_step(plan, progress.counter), schema=schemas.GENERATION, profile=profile),
-            staging, "generations")
-    answered = runs.record_engines(generations, summary, progress.seconds)
+    if summary.engine_calls == 0:  # every prompt answered before (prompt_cache): no engine is started
+        generations = spark.createDataFrame([], schemas.GENERATION)
+        answered = 0
+    else:
+        with InferenceProgress(spark, summary.engine_calls, ex.progress_interval_seconds,
+                               f"run {summary.run_id} inference") as progress:
+            generations = _stage(
+                _balanced(calls, parts).select("prompt_key", "task", "prompt")
+                .mapInPandas(generation_step(plan, progress.counter), schema=schemas.GENERATION, profile=profile),
+                staging, "generations")
+        answered = runs.record_engines(generations, summary, progress.seconds)
     watch.lap("generate")
     answers = dedup.answers(generations, dedup.cached_answers(cache, requests) if cache is not None else None)
     answers = answers.unionByName(records.failed_prompt_answers(requests))

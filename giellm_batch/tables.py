@@ -237,14 +237,18 @@ def upsert(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles
     merge.whenNotMatchedInsert(condition="s._op = 'upsert'", values=assignments).execute()
 
 
+def is_empty(spark: Any, warehouse: str, name: str) -> bool:
+    """Does the table hold no data file (a first run)? Known from its snapshot: no Spark job."""
+    return not len(read_table(spark, warehouse, name)._jdf.inputFiles())
+
+
 def has_rows_for(spark: Any, warehouse: str, name: str, articles: Any, pipeline_hash: str) -> bool:
     """Does table `name` hold rows of these articles under this pipeline (leftovers to replace)?"""
     from pyspark.sql import functions as F
 
-    table = read_table(spark, warehouse, name)
-    if not len(table._jdf.inputFiles()):  # an empty table (a first run): no Spark job needed to know
+    if is_empty(spark, warehouse, name):
         return False
-    existing = table.filter(F.col("pipeline_hash") == pipeline_hash)
+    existing = read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
     return not existing.join(articles.select("article_id").distinct(), "article_id", "left_semi").isEmpty()
 
 

@@ -109,3 +109,15 @@ def test_step_functions_shipped_to_executors_carry_no_identity_sentinels(all_tas
         shipped = cloudpickle.loads(cloudpickle.dumps(step))
         bare = [name for name, value in shipped.__globals__.items() if type(value) is object]
         assert not bare, f"{step.__qualname__} compares module sentinels {bare} that do not survive shipping"
+
+
+def test_an_empty_partition_builds_no_engine(all_tasks_plan, monkeypatch):
+    """A Spark task with no rows (more partitions than prompts) must not pay for an engine: in a
+    fresh worker that is the model load."""
+    from giellm_batch import inference
+    from giellm_batch.inference import generation_step
+
+    monkeypatch.setattr(inference, "_GenerationWorker", lambda plan: pytest.fail("engine built for no prompt"))
+    empty = pd.DataFrame({"prompt_key": [], "task": [], "prompt": []})
+    assert list(generation_step(all_tasks_plan)(iter([]))) == []
+    assert list(generation_step(all_tasks_plan)(iter([empty, empty]))) == []

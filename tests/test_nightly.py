@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from giellm_batch import job
+from giellm_batch import intents, job, tables
 from giellm_batch.faults import FAULT_ENV, InjectedFault
 from giellm_batch.schemas import TABLES
 from tests.conftest import ARTICLES, CONFIG, argv, articles_dir, contents, table
+
+
+def pipeline_of(spark, warehouse: Path) -> str:
+    return table(spark, warehouse, "runs").first()["pipeline_hash"]
 
 
 def assert_no_duplicate_keys(spark, warehouse: Path) -> None:
@@ -27,12 +31,15 @@ def assert_accounting(spark, warehouse: Path) -> None:
                                       + run["articles_skipped"] + run["articles_deferred"])
 
 
-def test_second_night_sends_only_new_articles_to_the_engine(spark, tmp_path):
+def test_second_night_sends_only_new_articles_to_the_engine(spark, tmp_path, monkeypatch):
     source = articles_dir(tmp_path, ARTICLES[:2])
     warehouse = tmp_path / "wh"
     assert job.main(argv(source, warehouse, "--limit", "1")) == 0  # night 1 is capped: one article waits
     articles_dir(tmp_path, ARTICLES[2:])  # the next night's arrival lands beside the old files
+    scans = []  # a clean night has no partial rows to look for: no scan of the sentences table
+    monkeypatch.setattr(tables, "has_rows_for", lambda *a, **k: scans.append(a) or True)
     assert job.main(argv(source, warehouse)) == 0
+    assert scans == [] and not intents.pending(spark, str(warehouse), pipeline_of(spark, warehouse))
     first, second = table(spark, warehouse, "runs").orderBy("started_at").collect()
     assert (first["articles_processed"], first["articles_deferred"]) == (1, 1)
     assert (second["articles_skipped"], second["articles_processed"], second["articles_deferred"]) == (1, 2, 0)
@@ -55,9 +62,40 @@ def test_crash_then_rerun_equals_one_clean_run(spark, tmp_path, monkeypatch, cle
     (failed,) = table(spark, warehouse, "runs").collect()
     assert failed["status"] == "failed" and point in failed["error"]
     monkeypatch.delenv(FAULT_ENV)
+    pipeline = pipeline_of(spark, warehouse)
+    assert intents.pending(spark, str(warehouse), pipeline) == (point == "between_writes")
+    if point == "between_writes":  # the half-written article's file is gone for a night, then back
+        parked = tmp_path / "parked"
+        shutil.move(source / "topic-news" / ARTICLES[0], parked)
+        assert job.main(argv(source, warehouse)) == 0
+        assert_no_duplicate_keys(spark, warehouse)
+        assert intents.pending(spark, str(warehouse), pipeline)  # its partial rows still await a merge
+        shutil.move(parked, source / "topic-news" / ARTICLES[0])
     assert job.main(argv(source, warehouse)) == 0
     assert contents(spark, warehouse) == expected
     assert_no_duplicate_keys(spark, warehouse)
+    assert not intents.pending(spark, str(warehouse), pipeline)
+
+
+def test_an_edited_article_replaces_its_rows(spark, tmp_path, clean_run):
+    source, _, clean_warehouse = clean_run
+    edited = tmp_path / "in"
+    shutil.copytree(source, edited)
+    warehouse = tmp_path / "wh"
+    shutil.copytree(clean_warehouse, warehouse)
+    path = edited / "topic-news" / ARTICLES[1]
+    path.write_text(path.read_text(encoding="utf-8") + "訂正：本文の一部を改めました。\n", encoding="utf-8")
+    assert job.main(argv(edited, warehouse)) == 0
+    last = table(spark, warehouse, "runs").orderBy(F.col("started_at").desc()).first()
+    assert (last["articles_processed"], last["articles_skipped"]) == (1, 2)
+    assert_no_duplicate_keys(spark, warehouse)
+    article_id = ARTICLES[1].removesuffix(".txt")
+    body = table(spark, warehouse, "articles").filter(F.col("article_id") == article_id).first()["body"]
+    rows = table(spark, warehouse, "sentences").filter(F.col("article_id") == article_id).collect()
+    assert "訂正" in body and any("訂正" in r["text"] for r in rows)
+    assert all(body[r["char_start"]:r["char_end"]] == r["text"] for r in rows)  # no old sentence left
+    n_extractions = table(spark, warehouse, "extractions").filter(F.col("article_id") == article_id).count()
+    assert n_extractions == len(rows)  # one task: one extraction per sentence, the old ones replaced
 
 
 def test_task_failing_on_first_attempt_is_retried_and_equals_a_clean_run(spark, tmp_path, monkeypatch, clean_run):
@@ -103,6 +141,8 @@ def test_reprocess_replaces_current_version_and_keeps_other_versions(spark, tmp_
     assert versions == {"tiny-giellm", "tiny-giellm-v2"}
     last = table(spark, warehouse, "runs").orderBy(F.col("started_at").desc()).first()
     assert last["articles_processed"] == 3 and last["articles_skipped"] == 0
+    # every prompt was answered by the first run (prompt_cache): no engine was started for it
+    assert (last["engine_calls"], last["engines"], last["dedup_hits"]) == (0, 0, last["prompts"])
 
 
 def test_optimize_compacts_without_changing_rows_and_tables_publish_changes(spark, tmp_path, clean_run):
