@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from giellm_batch.spark_session import write_hadoop_file
+from giellm_batch.tables import is_empty, read_table
 
 log = logging.getLogger("giellm_batch.intents")
 
@@ -40,8 +41,6 @@ def pending(spark: Any, warehouse: str, pipeline_hash: str) -> bool:
 
     A warehouse without the `_intents` folder was written by a version without markers (or never
     written): there only an empty `sentences` table proves that no run left rows."""
-    from giellm_batch.tables import is_empty
-
     fs, target = _hadoop(spark, marker_path(warehouse, pipeline_hash))
     if fs.exists(target):
         return True
@@ -63,8 +62,6 @@ def orphaned_articles(spark: Any, warehouse: str, pipeline_hash: str) -> int:
     """How many articles have `sentences` rows of this pipeline but no `articles` row (what an
     interrupted run left behind). Only run when a marker was found: it scans both tables."""
     from pyspark.sql import functions as F
-
-    from giellm_batch.tables import read_table
 
     def ids(name: str) -> Any:
         return (read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
