@@ -1,7 +1,8 @@
 """Fault injection for crash-safety tests: `GIELLM_FAULT=<point>` makes a run fail at that point.
 
 Points: `before_first_write` (driver, after inference, before any table write),
-`between_writes` (driver, after the first result table is written), `in_task` (executor, inside
+`between_writes` (driver, after the first result table is written), `after_last_write` (driver,
+after the `articles` commit, before the write intent is settled), `in_task` (executor, inside
 the inference task on its first attempt only, so Spark's task retry can recover when allowed).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 
 FAULT_ENV = "GIELLM_FAULT"
-POINTS = ("before_first_write", "between_writes", "in_task")
+POINTS = ("before_first_write", "between_writes", "after_last_write", "in_task")
 
 
 class InjectedFault(RuntimeError):

@@ -193,6 +193,8 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
         summary.articles_quarantined = n_rejected
         quarantined = records.quarantine_rows(rejected, None, stamp)
         tables.write_rows(spark, warehouse, "quarantine", quarantined, n_rows=n_rejected)
+        if intents.pending(spark, warehouse, summary.pipeline_hash):  # e.g. killed after its last commit
+            intents.settle(spark, warehouse, summary.pipeline_hash, found=True)
         watch.lap("write")
         return {"quarantine": quarantined} if n_rejected else {}
 
@@ -236,6 +238,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     tables.write_rows(spark, warehouse, "articles", records.article_rows(done, sentences, stamp),
                       replace_articles=todo, pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
                       n_rows=summary.articles_processed)
+    faults.check("after_last_write", fault)
     intents.settle(spark, warehouse, summary.pipeline_hash, found=interrupted)
     watch.lap("write")
     log.warning("run %s: tables written", run_id)
