@@ -25,13 +25,25 @@ from typing import Any
 
 import pandas as pd
 
-from giellm_batch import dedup, faults, intents, locking, monitoring, placement, records, report, runs, schemas, tables
+from giellm_batch import (
+    dedup,
+    faults,
+    intents,
+    locking,
+    monitoring,
+    placement,
+    records,
+    report,
+    runs,
+    schemas,
+    selection,
+    tables,
+)
 from giellm_batch.config import JobConfig
 from giellm_batch.engine import EngineSpec
 from giellm_batch.extraction import parse_step
 from giellm_batch.inference import GENERATION_INPUT_COLUMNS, generation_step, prompt_step
 from giellm_batch.progress import InferenceProgress
-from giellm_batch.reading import read_articles
 from giellm_batch.runs import RunSummary, Stopwatch
 from giellm_batch.segmentation import PromptBudget, segmentation_step
 from giellm_batch.steps import ExtractionPlan, PandasStep
@@ -170,9 +182,10 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     from pyspark.sql import functions as F
 
     warehouse, run_id = config.output.warehouse, summary.run_id
-    # One staged read classifies every record (rejected / done / unfinished) and one aggregation
-    # counts them: the selection must not change when the articles table is written below.
-    inputs = _stage(_classified(spark, config, options, summary.pipeline_hash), staging, "input")
+    # One staged read classifies every record (selection.py: rejected / done / changed / unfinished)
+    # and one aggregation counts them: the selection must not change when `articles` is written below.
+    inputs = _stage(selection.classified(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess),
+                    staging, "input")
     states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
     summary.articles_in = sum(states.values())
     summary.articles_skipped = states.get("done", 0)
@@ -181,7 +194,8 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     rejected = inputs.filter(F.col("state") == "rejected")
     unfinished = inputs.filter(F.col("state").isin("unfinished", "changed")).drop("state")
     windowed = bool(options.since or options.until or options.limit is not None)
-    todo = _stage(_window(unfinished, options), staging, "todo") if windowed else unfinished
+    todo = (_stage(selection.window(unfinished, options.since, options.until, options.limit), staging, "todo")
+            if windowed else unfinished)
     n_todo = todo.count() if windowed else n_unfinished
     summary.articles_deferred = n_unfinished - n_todo
     log.warning("run %s: %d records in, %d rejected at read, %d already done, %d deferred, %d to process",
@@ -245,29 +259,6 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     sources = {**results, "quarantine": quarantined}
     counts = {**sizes, "quarantine": summary.articles_quarantined}
     return {name: sources[name] for name in report.RUN_SECTIONS if counts[name]}
-
-
-def _classified(spark: Any, config: JobConfig, options: RunOptions, pipeline_hash: str) -> Any:
-    """Every input record with its `state`: rejected (at read), done (a finished row of this
-    pipeline with the same id and content; never with --reprocess), changed (finished with other
-    content: its old rows are replaced) or unfinished."""
-    from pyspark.sql import functions as F
-
-    inputs = records.with_duplicate_ids_rejected(read_articles(spark, config.input))
-    inputs = inputs.withColumn("published_date", records.published_date())
-    if options.reprocess:
-        finished = seen = F.lit(False)
-    else:
-        # The content hashes this pipeline finished per id: an id with others only was edited since.
-        done = (tables.read_table(spark, config.output.warehouse, "articles")
-                .filter(F.col("pipeline_hash") == pipeline_hash)
-                .groupBy("article_id").agg(F.collect_set("content_hash").alias("_done")))
-        inputs = inputs.join(done, "article_id", "left")
-        finished = F.coalesce(F.array_contains("_done", F.col("content_hash")), F.lit(False))
-        seen = F.col("_done").isNotNull()
-    state = (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
-             .when(seen, "changed").otherwise("unfinished"))
-    return inputs.withColumn("state", state).drop("_done")
 
 
 def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str, summary: RunSummary,
@@ -365,18 +356,6 @@ def _balanced(calls: Any, parts: int) -> Any:
 
     return (calls.repartitionByRange(parts, F.xxhash64("sentence_key"), F.xxhash64("prompt_key"))
             .sortWithinPartitions("sentence_key", "task"))
-
-
-def _window(articles: Any, options: RunOptions) -> Any:
-    from pyspark.sql import functions as F
-
-    if options.since:
-        articles = articles.filter(F.col("published_date") >= F.lit(options.since).cast("date"))
-    if options.until:
-        articles = articles.filter(F.col("published_date") <= F.lit(options.until).cast("date"))
-    if options.limit is not None:
-        articles = articles.orderBy(F.col("published_at").asc_nulls_last(), "article_id").limit(options.limit)
-    return articles
 
 
 def _stage(df: Any, staging: str, name: str) -> Any:
