@@ -21,7 +21,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from giellm_batch.spark_session import write_hadoop_file
+from giellm_batch.spark_session import hadoop_path, write_hadoop_file
 from giellm_batch.tables import is_empty, read_table
 
 log = logging.getLogger("giellm_batch.intents")
@@ -31,17 +31,12 @@ def marker_path(warehouse: str, pipeline_hash: str) -> str:
     return f"{warehouse.rstrip('/')}/_intents/{pipeline_hash}"
 
 
-def _hadoop(spark: Any, path: str) -> tuple[Any, Any]:
-    target = spark._jvm.org.apache.hadoop.fs.Path(path)
-    return target.getFileSystem(spark._jsc.hadoopConfiguration()), target
-
-
 def pending(spark: Any, warehouse: str, pipeline_hash: str) -> bool:
     """May a run of this pipeline have left partial rows (its marker is there)?
 
     A warehouse without the `_intents` folder was written by a version without markers (or never
     written): there only an empty `sentences` table proves that no run left rows."""
-    fs, target = _hadoop(spark, marker_path(warehouse, pipeline_hash))
+    fs, target = hadoop_path(spark, marker_path(warehouse, pipeline_hash))
     if fs.exists(target):
         return True
     return not fs.exists(target.getParent()) and not is_empty(spark, warehouse, "sentences")
@@ -54,7 +49,7 @@ def mark(spark: Any, warehouse: str, pipeline_hash: str, run_id: str) -> None:
 
 
 def clear(spark: Any, warehouse: str, pipeline_hash: str) -> None:
-    fs, target = _hadoop(spark, marker_path(warehouse, pipeline_hash))
+    fs, target = hadoop_path(spark, marker_path(warehouse, pipeline_hash))
     fs.delete(target, False)
 
 

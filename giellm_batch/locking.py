@@ -95,10 +95,10 @@ class _LocalLock:
 
 class _HadoopLock:
     def __init__(self, spark: Any, warehouse: str) -> None:
-        jvm = spark._jvm
+        from giellm_batch.spark_session import hadoop_path
+
         self.spark = spark
-        self.path = jvm.org.apache.hadoop.fs.Path(f"{warehouse.rstrip('/')}/_lock/LOCK")
-        self.fs = self.path.getFileSystem(spark._jsc.hadoopConfiguration())
+        self.fs, self.path = hadoop_path(spark, f"{warehouse.rstrip('/')}/_lock/LOCK")
 
     def create(self, data: bytes, overwrite: bool = False) -> bool:
         try:

@@ -46,6 +46,7 @@ from giellm_batch.inference import GENERATION_INPUT_COLUMNS, generation_step, pr
 from giellm_batch.progress import InferenceProgress
 from giellm_batch.runs import RunSummary, Stopwatch
 from giellm_batch.segmentation import PromptBudget, segmentation_step
+from giellm_batch.spark_session import hadoop_path
 from giellm_batch.steps import ExtractionPlan, PandasStep
 
 log = logging.getLogger("giellm_batch.pipeline")
@@ -369,9 +370,7 @@ def _stage(df: Any, staging: str, name: str) -> Any:
 
 def _remove_other_staging(spark: Any, warehouse: str, run_id: str) -> None:
     """Staging folders of runs that died (this run holds the lock: no other run is live)."""
-    jvm = spark._jvm
-    root = jvm.org.apache.hadoop.fs.Path(f"{warehouse}/_staging")
-    fs = root.getFileSystem(spark._jsc.hadoopConfiguration())
+    fs, root = hadoop_path(spark, f"{warehouse}/_staging")
     if fs.exists(root):
         for status in fs.listStatus(root):
             if status.getPath().getName() != run_id:
@@ -379,6 +378,5 @@ def _remove_other_staging(spark: Any, warehouse: str, run_id: str) -> None:
 
 
 def _remove(spark: Any, path: str) -> None:
-    jvm = spark._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    hadoop_path.getFileSystem(spark._jsc.hadoopConfiguration()).delete(hadoop_path, True)
+    fs, target = hadoop_path(spark, path)
+    fs.delete(target, True)

@@ -171,9 +171,10 @@ def set_aside_unborn_table(spark: Any, warehouse: str, name: str) -> bool:
     file), so it is set aside (not deleted: nothing is lost if the guess was wrong) and the
     table is created afresh. Callers hold the warehouse lock. Returns whether it moved one.
     """
+    from giellm_batch.spark_session import hadoop_path
+
     jvm = spark._jvm
-    path = jvm.org.apache.hadoop.fs.Path(table_path(warehouse, name))
-    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    fs, path = hadoop_path(spark, table_path(warehouse, name))
     if not fs.exists(path) or not fs.listStatus(path):
         return False  # nothing there, or an empty folder Delta creates into
     born, first = _log_state(fs, jvm.org.apache.hadoop.fs.Path(path, "_delta_log"))
