@@ -1,7 +1,7 @@
 """Fault injection for crash-safety tests: `GIELLM_FAULT=<point>` makes a run fail at that point.
 
 Points: `before_first_write` (driver, after inference, before any table write),
-`between_writes` (driver, after the first result table is written), `after_last_write` (driver,
+`between_writes` (driver: the `sentences` write fails while the other result tables commit), `after_last_write` (driver,
 after the `articles` commit, before the write intent is settled), `in_task` (executor, inside
 the inference task on its first attempt only, so Spark's task retry can recover when allowed).
 """

@@ -1,15 +1,16 @@
 """Write intents: a marker per pipeline that says "a run may have left partial result rows".
 
-Why: the result tables are written one commit at a time (sentences first, articles last), so a run
-that dies in between leaves rows of articles that are not done. The next run must replace those
-rows (MERGE) rather than append beside them. Finding out by scanning `sentences` for the articles
-to process costs a Spark job over the whole table every night (~1.5 s on the build machine for a
-2,000-article warehouse, and it grows with the warehouse) although a clean night has nothing to
-find. So a run writes `<warehouse>/_intents/<pipeline_hash>` before its first result write and
-deletes it after its `articles` commit; the scan runs only when a marker is found (an earlier run
-died or failed between the two), for edited articles, or with --reprocess.
+Why: each result table is written in its own commit (side by side, articles last), so a run that
+dies in between leaves rows of articles that are not done, in any subset of the result tables.
+The next run must replace those rows (MERGE) rather than append beside them. Finding out by
+scanning the result tables for the articles to process costs a Spark job over whole tables every
+night (~1.5 s on the build machine for a 2,000-article warehouse, and it grows with the
+warehouse) although a clean night has nothing to find. So a run writes
+`<warehouse>/_intents/<pipeline_hash>` before its first result write and deletes it after its
+`articles` commit; the scan runs only when a marker is found (an earlier run died or failed
+between the two), for edited articles, or with --reprocess.
 
-A found marker is cleared only once no `sentences` row of the pipeline lacks its `articles` row:
+A found marker is cleared only once no result row of the pipeline lacks its `articles` row:
 an interrupted run's articles may be missing from this run's selection (a deleted file, a --limit
 window) and come back later, and they must still be merged then. Callers hold the warehouse lock.
 """
@@ -21,8 +22,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from giellm_batch.schemas import ARTICLE_RESULT_TABLES
 from giellm_batch.spark_session import hadoop_path, write_hadoop_file
-from giellm_batch.tables import is_empty, read_table
+from giellm_batch.tables import articles_with_rows, is_empty, read_table
 
 log = logging.getLogger("giellm_batch.intents")
 
@@ -35,11 +37,12 @@ def pending(spark: Any, warehouse: str, pipeline_hash: str) -> bool:
     """May a run of this pipeline have left partial rows (its marker is there)?
 
     A warehouse without the `_intents` folder was written by a version without markers (or never
-    written): there only an empty `sentences` table proves that no run left rows."""
+    written): there only empty result tables prove that no run left rows."""
     fs, target = hadoop_path(spark, marker_path(warehouse, pipeline_hash))
     if fs.exists(target):
         return True
-    return not fs.exists(target.getParent()) and not is_empty(spark, warehouse, "sentences")
+    return not fs.exists(target.getParent()) and not all(
+        is_empty(spark, warehouse, name) for name in ARTICLE_RESULT_TABLES)
 
 
 def mark(spark: Any, warehouse: str, pipeline_hash: str, run_id: str) -> None:
@@ -54,15 +57,15 @@ def clear(spark: Any, warehouse: str, pipeline_hash: str) -> None:
 
 
 def orphaned_articles(spark: Any, warehouse: str, pipeline_hash: str) -> int:
-    """How many articles have `sentences` rows of this pipeline but no `articles` row (what an
-    interrupted run left behind). Only run when a marker was found: it scans both tables."""
+    """How many articles have result rows of this pipeline (in any result table) but no `articles`
+    row: what an interrupted run left behind. Only run when a marker was found: it scans the tables."""
     from pyspark.sql import functions as F
 
-    def ids(name: str) -> Any:
-        return (read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
-                .select("article_id").distinct())
-
-    return int(ids("sentences").join(ids("articles"), "article_id", "left_anti").count())
+    written = articles_with_rows(spark, warehouse, ARTICLE_RESULT_TABLES, pipeline_hash)
+    if written is None:
+        return 0
+    done = read_table(spark, warehouse, "articles").filter(F.col("pipeline_hash") == pipeline_hash)
+    return int(written.join(done.select("article_id"), "article_id", "left_anti").count())
 
 
 def settle(spark: Any, warehouse: str, pipeline_hash: str, found: bool) -> None:
@@ -77,6 +80,6 @@ def settle(spark: Any, warehouse: str, pipeline_hash: str, found: bool) -> None:
         if found:
             log.info("pipeline %s: write intent cleared, no partial rows remain", pipeline_hash)
     else:
-        log.warning("pipeline %s: %d article(s) have sentences but no articles row (left by an interrupted "
+        log.warning("pipeline %s: %d article(s) have result rows but no articles row (left by an interrupted "
                     "run, not in this run's selection); the leftovers check stays on until they are done",
                     pipeline_hash, orphans)

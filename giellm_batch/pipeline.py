@@ -223,28 +223,29 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
 
     faults.check("before_first_write", fault)
     lease.check()
-    # Writes go sentences first, articles last, each one commit: if an earlier attempt left rows of
-    # these articles anywhere, `sentences` has them. One check decides append vs replace for all,
-    # and it is needed only where rows can exist: edited articles, --reprocess, or an earlier run
-    # that started writing and did not finish (its write intent is still there: intents.py).
+    # Each table is one commit, the result tables side by side and articles last. An earlier attempt
+    # that died in between left rows of these articles in some of the result tables; one query over
+    # them decides append vs replace for all, and it is needed only where rows can exist: edited
+    # articles, --reprocess, or an earlier run that started writing and did not finish (its write
+    # intent is still there: intents.py).
     interrupted = intents.pending(spark, warehouse, summary.pipeline_hash)
     leftovers = ((interrupted or n_changed > 0 or options.reprocess)
-                 and tables.has_rows_for(spark, warehouse, "sentences", todo, summary.pipeline_hash))
+                 and tables.has_rows_for(spark, warehouse, schemas.ARTICLE_RESULT_TABLES, todo, summary.pipeline_hash))
     intents.mark(spark, warehouse, summary.pipeline_hash, run_id)
     sizes = records.result_sizes(profile, config, summary.sentences)
     dates = todo.select("article_id", "published_date")
     results = records.result_rows(sentences, extractions, dates, config, stamp)
 
     def write(name: str) -> Callable[[], None]:
-        return lambda: tables.write_rows(spark, warehouse, name, results[name], replace_articles=todo,
-                                         pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
-                                         n_rows=sizes[name])
+        def run() -> None:
+            faults.check("between_writes", fault if name == "sentences" else "")  # fails while others commit
+            tables.write_rows(spark, warehouse, name, results[name], replace_articles=todo,
+                              pipeline_hash=summary.pipeline_hash, leftovers=leftovers, n_rows=sizes[name])
+        return run
 
-    write("sentences")()  # first and alone: the leftovers check above relies on it
-    faults.check("between_writes", fault)
     summary.articles_quarantined = n_rejected + n_unsegmented
     quarantined = records.quarantine_rows(rejected, unsegmented, stamp)
-    tables.concurrently([*(write(name) for name in results if name != "sentences"), lambda: tables.write_rows(
+    tables.concurrently([*(write(name) for name in results), lambda: tables.write_rows(
         spark, warehouse, "quarantine", quarantined, n_rows=summary.articles_quarantined), *cache_write])
     done = todo.join(unsegmented.select("article_id"), "article_id", "left_anti")
     summary.articles_processed = n_todo - n_unsegmented

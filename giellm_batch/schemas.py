@@ -182,6 +182,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
     ), ("prompt_key",), "engine outputs by prompt (dedup across runs); errors are never cached", ()),
 )}
 
+# The tables a run writes an article's results to before its `articles` row (pipeline.py writes
+# them side by side, in any order): where an interrupted run can leave rows of an unfinished article.
+ARTICLE_RESULT_TABLES = ("sentences", "extractions", "entities", "sentiment_words", "relations", "events")
+
 # `giellm-batch evaluate` results: one row per (evaluation, task).
 EVALUATIONS = _schema(
     ("eval_id", S), ("evaluated_at", TimestampType()), ("dataset", S), ("mode", S), ("task", S),

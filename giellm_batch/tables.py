@@ -11,7 +11,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -243,13 +243,22 @@ def is_empty(spark: Any, warehouse: str, name: str) -> bool:
     return not len(read_table(spark, warehouse, name)._jdf.inputFiles())
 
 
-def has_rows_for(spark: Any, warehouse: str, name: str, articles: Any, pipeline_hash: str) -> bool:
-    """Does table `name` hold rows of these articles under this pipeline (leftovers to replace)?"""
+def articles_with_rows(spark: Any, warehouse: str, names: Sequence[str], pipeline_hash: str) -> Any | None:
+    """DataFrame (article_id, distinct) of the articles that any of tables `names` holds rows of under
+    this pipeline, or None when all of them are empty (known from their snapshots: no Spark job)."""
     from pyspark.sql import functions as F
 
-    if is_empty(spark, warehouse, name):
+    ids = [read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash).select("article_id")
+           for name in names if not is_empty(spark, warehouse, name)]
+    return functools.reduce(lambda a, b: a.unionByName(b), ids).distinct() if ids else None
+
+
+def has_rows_for(spark: Any, warehouse: str, names: str | Sequence[str], articles: Any, pipeline_hash: str) -> bool:
+    """Do tables `names` (one or several: one query) hold rows of these articles under this pipeline
+    (leftovers to replace)?"""
+    existing = articles_with_rows(spark, warehouse, [names] if isinstance(names, str) else names, pipeline_hash)
+    if existing is None:
         return False
-    existing = read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
     return not existing.join(articles.select("article_id").distinct(), "article_id", "left_semi").isEmpty()
 
 
