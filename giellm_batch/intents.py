@@ -24,7 +24,7 @@ from typing import Any
 
 from giellm_batch.schemas import ARTICLE_RESULT_TABLES
 from giellm_batch.spark_session import hadoop_path, write_hadoop_file
-from giellm_batch.tables import articles_with_rows, is_empty, read_table
+from giellm_batch.tables import articles_with_rows, never_written, read_table
 
 log = logging.getLogger("giellm_batch.intents")
 
@@ -37,12 +37,12 @@ def pending(spark: Any, warehouse: str, pipeline_hash: str) -> bool:
     """May a run of this pipeline have left partial rows (its marker is there)?
 
     A warehouse without the `_intents` folder was written by a version without markers (or never
-    written): there only empty result tables prove that no run left rows."""
+    written): there only result tables that were never written prove that no run left rows."""
     fs, target = hadoop_path(spark, marker_path(warehouse, pipeline_hash))
     if fs.exists(target):
         return True
     return not fs.exists(target.getParent()) and not all(
-        is_empty(spark, warehouse, name) for name in ARTICLE_RESULT_TABLES)
+        never_written(spark, warehouse, name) for name in ARTICLE_RESULT_TABLES)
 
 
 def mark(spark: Any, warehouse: str, pipeline_hash: str, run_id: str) -> None:
