@@ -61,7 +61,7 @@ def main() -> None:
         second_s = time.monotonic() - started
         print(f"\nfirst run : {first.articles_processed} articles, {first.prompts} prompts, {first_s:.1f}s")
         print(f"next night: {second.articles_processed} new of {second.articles_in}, {second.prompts} prompts, "
-              f"{second_s:.1f}s ({second.articles_skipped} skipped)")
+              f"{second_s:.1f}s ({second.articles_skipped} skipped, {second.files_skipped} files unread)")
         print(f"where the time went (s), first run: {first.step_seconds_json}, record + report "
               f"{first_s - first.wall_seconds:.1f}")
         print(f"where the time went (s), next night: {second.step_seconds_json}, record + report "

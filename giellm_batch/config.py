@@ -200,6 +200,9 @@ def load_config(
                  "max_ungrounded_share_rise"):
         if getattr(mon, name) < 0:
             problems.append(f"monitoring.{name}: must be >= 0")
+    if inp.skip_finished_files_from < -1:
+        problems.append("input.skip_finished_files_from: must be >= 0 (files; 0 = always skip finished files) "
+                        f"or -1 (never), got {inp.skip_finished_files_from}")
     if not out.lock_stale_seconds > 0:
         problems.append(f"output.lock_stale_seconds: must be > 0 (seconds), got {out.lock_stale_seconds}")
 

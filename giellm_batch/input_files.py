@@ -41,6 +41,10 @@ from giellm_batch import schemas
 from giellm_batch.failures import FATAL, failure
 
 FILE_URI = "file_uri"
+# Where each record's file was and how it looked when it was read (Hadoop path spelling, length,
+# modification time, taken in the same scan as its content): the file manifest (manifest.py)
+# records finished files by these. Null for files listed but not read and for table input.
+FILE_COLUMNS = ("file_path", "file_length", "file_modified_at")
 # Largest input file read. binaryFile cannot read 2 GiB or more, and one file is one row held in
 # one Python worker's memory (bytes, then decoded text): big JSONL drops should be split.
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -62,27 +66,43 @@ class FileRules:
         return cls("*.json*", (), max_bytes)
 
 
+def file_schema() -> Any:
+    """RAW_ARTICLE plus FILE_COLUMNS: what reading file input yields."""
+    from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+
+    return StructType([*schemas.RAW_ARTICLE.fields, StructField("file_path", StringType(), True),
+                       StructField("file_length", LongType(), True),
+                       StructField("file_modified_at", TimestampType(), True)])
+
+
 def decoded_schema() -> Any:
-    """What the file decoder emits: RAW_ARTICLE plus the URI of the file each row came from."""
+    """What the file decoder emits: file_schema() plus the URI of the file each row came from."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    return StructType([*schemas.RAW_ARTICLE.fields, StructField(FILE_URI, StringType(), True)])
+    return StructType([*file_schema().fields, StructField(FILE_URI, StringType(), True)])
 
 
-def read_files(spark: Any, path: str, rules: FileRules, decoder: Callable[..., Any],
+def binary_files(spark: Any, path: str | list[str], rules: FileRules) -> Any:
+    """Spark's binaryFile DataFrame over `path` (a folder, or a list of files) with the rules' glob."""
+    return (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+            .option("pathGlobFilter", rules.glob)
+            .option("ignoreMissingFiles", "true").option("ignoreCorruptFiles", "true")
+            .load(path))
+
+
+def read_files(spark: Any, path: str | list[str], rules: FileRules, decoder: Callable[..., Any],
                unread_row: Callable[[str, str], dict[str, Any]]) -> Any:
-    """RAW_ARTICLE rows: the decoder's rows for every file read, one `unread_row` per file not read."""
+    """file_schema() rows: the decoder's rows for every file read, one `unread_row` per file not read.
+    `path`: the input folder, or (manifest.py) the files of it to read."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-             .option("pathGlobFilter", rules.glob)
-             .option("ignoreMissingFiles", "true").option("ignoreCorruptFiles", "true")
-             .load(path))
-    keep = _name_filter(rules)
+    files = binary_files(spark, path, rules)
+    keep = name_filter(rules)
     listed = files._jdf.inputFiles()
     decoded = (files.filter(F.col("length") <= rules.max_bytes)  # pushed into the reader: never opened
-               .select("path", "content", F.input_file_name().alias(FILE_URI)).filter(keep)
+               .select("path", "content", "length", "modificationTime", F.input_file_name().alias(FILE_URI))
+               .filter(keep)
                .coalesce(decode_tasks(len(listed), spark.sparkContext.defaultParallelism))
                .mapInPandas(decoder, schema=decoded_schema()))
     unread = listed_files(spark, files, listed).filter(keep).mapInPandas(
@@ -90,7 +110,7 @@ def read_files(spark: Any, path: str, rules: FileRules, decoder: Callable[..., A
     rows = decoded.withColumn(_UNREAD, F.lit(False)).unionByName(unread.withColumn(_UNREAD, F.lit(True)))
     read_any = F.max((~F.col(_UNREAD)).cast("int")).over(Window.partitionBy(FILE_URI))
     return (rows.withColumn("_read_any", read_any).filter(~F.col(_UNREAD) | (F.col("_read_any") == 0))
-            .select(*schemas.RAW_ARTICLE.fieldNames()))
+            .select(*file_schema().fieldNames()))
 
 
 # Files one decoding task takes at most (when there are more files than task slots can share).
@@ -108,12 +128,13 @@ def decode_tasks(n_files: int, slots: int) -> int:
     return max(1, slots, -(-n_files // FILES_PER_DECODE_TASK))
 
 
-def _name_filter(rules: FileRules) -> Any:
+def name_filter(rules: FileRules, column: str = FILE_URI) -> Any:
+    """Column filter: the file is input (not one of the rules' excluded names)."""
     from pyspark.sql import functions as F
 
     keep = F.lit(True)
     for name in rules.excluded_names:
-        keep = keep & ~F.col(FILE_URI).endswith(f"/{name}")
+        keep = keep & ~F.col(column).endswith(f"/{name}")
     return keep
 
 
@@ -134,7 +155,7 @@ def listed_files(spark: Any, files: Any, listed: Any = None) -> Any:
 
 def unread_rows(max_bytes: int, unread_row: Callable[[str, str], dict[str, Any]]) -> Callable[..., Any]:
     """mapInPandas function: listed file URIs -> the rejected row each stands for if it was not read."""
-    columns = [*schemas.RAW_ARTICLE.fieldNames(), FILE_URI]
+    columns = decoded_schema().fieldNames()
 
     def run(batches: Any) -> Any:
         for batch in batches:
@@ -147,7 +168,7 @@ def unread_rows(max_bytes: int, unread_row: Callable[[str, str], dict[str, Any]]
                     raise
                 except Exception as exc:
                     reason = failure("listing", exc)
-                rows.append({**unread_row(path, reason), FILE_URI: uri})
+                rows.append({**dict.fromkeys(FILE_COLUMNS), **unread_row(path, reason), FILE_URI: uri})
             yield pd.DataFrame(rows, columns=columns)
 
     return run

@@ -30,6 +30,7 @@ from giellm_batch import (
     faults,
     intents,
     locking,
+    manifest,
     monitoring,
     placement,
     records,
@@ -183,13 +184,21 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     from pyspark.sql import functions as F
 
     warehouse, run_id = config.output.warehouse, summary.run_id
-    # One staged read classifies every record (selection.py: rejected / done / changed / unfinished)
+    # Files the manifest shows finished and unchanged are not read (manifest.py). One staged read
+    # classifies every record of the others (selection.py: rejected / done / changed / unfinished)
     # and one aggregation counts them: the selection must not change when `articles` is written below.
-    inputs = _stage(selection.classified(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess),
+    read, raw = manifest.read_input(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess)
+    inputs = _stage(selection.classified(spark, raw, warehouse, summary.pipeline_hash, options.reprocess),
                     staging, "input")
     states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
-    summary.articles_in = sum(states.values())
-    summary.articles_skipped = states.get("done", 0)
+    if read.skipped is not None and (states.get("done", 0) or states.get("changed", 0)):
+        held = selection.held_by_skipped_files(spark, warehouse, summary.pipeline_hash, inputs, read.skipped)
+        if held is not None:  # ids already finished from files skipped unread: duplicates
+            inputs = _stage(held, staging, "input-checked")
+            states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
+    summary.files_skipped = read.skipped_files
+    summary.articles_in = sum(states.values()) + read.skipped_records
+    summary.articles_skipped = states.get("done", 0) + read.skipped_records
     n_rejected, n_changed = states.get("rejected", 0), states.get("changed", 0)
     n_unfinished = states.get("unfinished", 0) + n_changed
     rejected = inputs.filter(F.col("state") == "rejected")
@@ -199,15 +208,18 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
             if windowed else unfinished)
     n_todo = todo.count() if windowed else n_unfinished
     summary.articles_deferred = n_unfinished - n_todo
-    log.warning("run %s: %d records in, %d rejected at read, %d already done, %d deferred, %d to process",
-                run_id, summary.articles_in, n_rejected, summary.articles_skipped, summary.articles_deferred, n_todo)
+    log.warning("run %s: %d records in (%d files skipped unread), %d rejected at read, %d already done, "
+                "%d deferred, %d to process", run_id, summary.articles_in, summary.files_skipped, n_rejected,
+                summary.articles_skipped, summary.articles_deferred, n_todo)
     watch.lap("read")
+    finished_files = manifest.finished_rows(spark, warehouse, inputs, read, summary.pipeline_hash, run_id, windowed)
 
     if n_todo == 0:  # nothing new: only bad records may need (idempotent) quarantining
         lease.check()
         summary.articles_quarantined = n_rejected
         quarantined = records.quarantine_rows(rejected, None, stamp)
         tables.write_rows(spark, warehouse, "quarantine", quarantined, n_rows=n_rejected)
+        manifest.write_finished(spark, warehouse, read, finished_files)
         if intents.pending(spark, warehouse, summary.pipeline_hash):  # e.g. killed after its last commit
             intents.settle(spark, warehouse, summary.pipeline_hash, found=True)
         watch.lap("write")
@@ -255,6 +267,8 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     tables.write_rows(spark, warehouse, "articles", records.article_rows(done, sentences, stamp),
                       replace_articles=todo, pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
                       n_rows=summary.articles_processed)
+    # Only now are this run's files finished: a run killed before this commit reads them again.
+    manifest.write_finished(spark, warehouse, read, finished_files)
     faults.check("after_last_write", fault)
     intents.settle(spark, warehouse, summary.pipeline_hash, found=interrupted)
     watch.lap("write")

@@ -227,10 +227,14 @@ def file_decoder(settings: InputSettings) -> Callable[[Iterator[pd.DataFrame]], 
     def decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows: list[RawRow] = []
-            for path, content, uri in zip(batch["path"], batch["content"], batch[input_files.FILE_URI], strict=True):
+            for path, content, length, modified, uri in zip(
+                    batch["path"], batch["content"], batch["length"], batch["modificationTime"],
+                    batch[input_files.FILE_URI], strict=True):
                 data = bytes(content) if content is not None else b""
-                rows.extend({**r, input_files.FILE_URI: uri} for r in decode_file(fmt, path, data, columns))
-            yield _frame(rows, (input_files.FILE_URI,))
+                seen = {"file_path": path, "file_length": length, "file_modified_at": modified,
+                        input_files.FILE_URI: uri}
+                rows.extend({**r, **seen} for r in decode_file(fmt, path, data, columns))
+            yield _frame(rows, (*input_files.FILE_COLUMNS, input_files.FILE_URI))
 
     return decode
 
@@ -273,17 +277,29 @@ def _column_map(settings: InputSettings) -> dict[str, str]:
             "published_at": cols.published_at, "category": cols.category}
 
 
-def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | None = None) -> Any:
-    """Spark DataFrame of RAW_ARTICLE rows (accepted and rejected) for the configured input.
+def file_rules(settings: InputSettings, max_file_bytes: int | None = None) -> input_files.FileRules:
+    """Which files of a Livedoor/JSONL input are read (glob, names left out, size limit)."""
+    limit = max_file_bytes or int(getattr(settings, "max_file_bytes", 0) or input_files.MAX_FILE_BYTES)
+    return input_files.FileRules.for_format(settings.format, limit)
 
-    Livedoor/JSONL: one row per record of every file Spark lists (see input_files.py), files
-    larger than `max_file_bytes` (default input_files.MAX_FILE_BYTES) rejected unread."""
+
+def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | None = None,
+                  files: list[str] | None = None) -> Any:
+    """Spark DataFrame of RAW_ARTICLE rows (accepted and rejected) for the configured input, plus
+    input_files.FILE_COLUMNS (null for table input).
+
+    Livedoor/JSONL: one row per record of every file Spark lists (see input_files.py), or of
+    `files` only (manifest.py), files larger than `max_file_bytes` (default
+    input_files.MAX_FILE_BYTES) rejected unread."""
     if settings.format in ("livedoor", "jsonl"):
-        limit = max_file_bytes or int(getattr(settings, "max_file_bytes", 0) or input_files.MAX_FILE_BYTES)
-        return input_files.read_files(
-            spark, settings.path, input_files.FileRules.for_format(settings.format, limit),
-            file_decoder(settings), unread_file_row(settings.format))
-    return _read_table(spark, settings)
+        return input_files.read_files(spark, settings.path if files is None else files,
+                                      file_rules(settings, max_file_bytes), file_decoder(settings),
+                                      unread_file_row(settings.format))
+    from pyspark.sql import functions as F
+
+    return _read_table(spark, settings).select("*", *(
+        F.lit(None).cast(field.dataType).alias(field.name)
+        for field in input_files.file_schema().fields if field.name in input_files.FILE_COLUMNS))
 
 
 def _read_table(spark: Any, settings: InputSettings) -> Any:

@@ -28,17 +28,17 @@ def published_date() -> Any:
 
 
 def with_duplicate_ids_rejected(raw: Any) -> Any:
-    """Reject every accepted record after the first with the same article_id (by record_key)."""
+    """Reject every accepted record after the first with the same article_id (by record_key);
+    `duplicate_id` marks them (which copy wins depends on the other records: manifest.py)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     accepted_first = Window.partitionBy("article_id").orderBy(F.col("reject_reason").isNotNull(), "record_key")
     rank = F.row_number().over(accepted_first)
-    reason = F.when(
-        F.col("reject_reason").isNull() & F.col("article_id").isNotNull() & (rank > 1),
-        F.concat(F.lit("duplicate article_id '"), F.col("article_id"), F.lit("' in this input")),
-    ).otherwise(F.col("reject_reason"))
-    return raw.withColumn("reject_reason", reason)
+    duplicate = F.col("reject_reason").isNull() & F.col("article_id").isNotNull() & (rank > 1)
+    reason = F.when(F.col("duplicate_id"), F.concat(F.lit("duplicate article_id '"), F.col("article_id"),
+                                        F.lit("' in this input"))).otherwise(F.col("reject_reason"))
+    return raw.withColumn("duplicate_id", duplicate).withColumn("reject_reason", reason)
 
 
 def quarantine_rows(rejected: Any, unsegmented: Any | None, stamp: dict[str, str]) -> Any:

@@ -172,9 +172,15 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("engine_calls", L), ("dedup_hits", L), ("engines", L), ("engine_seconds", DoubleType()),
         ("inference_seconds", DoubleType()), ("prompts_per_second", DoubleType()), ("engines_json", S),
         ("outputs_at_item_bound", L), ("profile_json", S), ("drift_warnings", ArrayType(S)),
-        ("step_seconds_json", S), ("engine_idle_share", DoubleType()),
+        ("step_seconds_json", S), ("engine_idle_share", DoubleType()), ("files_skipped", L),
     ), ("run_id",), "one row per run with its counts and engine figures", (),
         ("started_at", "status", "pipeline_hash")),
+    TableSpec("input_files", _schema(
+        ("file_path", S), ("file_length", L), ("file_modified_at", TimestampType()), ("records", L),
+        ("pipeline_hash", S), ("run_id", S), ("recorded_at", TimestampType()),
+    ), ("file_path", "file_length", "file_modified_at", "pipeline_hash"),
+        "input files whose every record is finished (done or quarantined): later runs skip them unread "
+        "while their length and modification time are unchanged (manifest.py)", ()),
     TableSpec("prompt_cache", _schema(
         ("prompt_key", S), ("task", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),
         ("n_output_tokens", INT), ("pipeline_hash", S), ("model_id", S), ("run_id", S),

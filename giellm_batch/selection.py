@@ -12,17 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from giellm_batch import records, tables
-from giellm_batch.config import InputSettings
-from giellm_batch.reading import read_articles
 
 
-def classified(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, reprocess: bool) -> Any:
-    """Every input record with its `state` (one row per record; the caller stages it once, so the
-    selection does not change when the articles table is written later in the run)."""
+def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reprocess: bool) -> Any:
+    """Every input record read (`raw`: reading.read_articles rows, of every file or of those
+    manifest.read_input chose) with its `state` and `duplicate_id` (one row per record; the caller
+    stages it once, so the selection does not change when the articles table is written later)."""
     from pyspark.sql import functions as F
 
-    inputs = records.with_duplicate_ids_rejected(read_articles(spark, source))
-    inputs = inputs.withColumn("published_date", records.published_date())
+    inputs = records.with_duplicate_ids_rejected(raw).withColumn("published_date", records.published_date())
     if reprocess:
         finished = seen = F.lit(False)
     else:
@@ -34,9 +32,44 @@ def classified(spark: Any, source: InputSettings, warehouse: str, pipeline_hash:
         inputs = inputs.join(done, "article_id", "left")
         finished = F.coalesce(F.array_contains("_done", F.col("content_hash")), F.lit(False))
         seen = F.col("_done").isNotNull()
-    state = (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
-             .when(seen, "changed").otherwise("unfinished"))
-    return inputs.withColumn("state", state).drop("_done")
+    return inputs.withColumn("state", _state(finished, seen)).drop("_done")
+
+
+def _state(finished: Any, seen: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    return (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
+            .when(seen, "changed").otherwise("unfinished"))
+
+
+def held_by_skipped_files(spark: Any, warehouse: str, pipeline_hash: str, inputs: Any, skipped: Any) -> Any | None:
+    """`inputs` (classified, staged) with each record rejected as a duplicate whose id was finished
+    from another file that this run skipped unread (unchanged), or None when there is none.
+
+    Had that file been read, the two records would have met in `with_duplicate_ids_rejected`. The
+    first finished copy keeps its rows; the new one goes to quarantine instead of replacing them.
+    Only a record whose id is finished already (state done or changed) can be one: the caller asks
+    only when the run's counts show such records, so a night of new articles pays nothing."""
+    from pyspark.sql import functions as F
+
+    ids = (inputs.filter(F.col("state").isin("done", "changed"))
+           .select("article_id", F.col("file_path").alias("_own")))
+    # articles.source is the record key: the file's path (Livedoor) or path:line (JSONL)
+    held = (tables.read_table(spark, warehouse, "articles").filter(F.col("pipeline_hash") == pipeline_hash)
+            .select("article_id", F.regexp_replace("source", r":[0-9]+$", "").alias("file_path"))
+            .join(ids, "article_id", "left_semi").join(skipped, "file_path", "left_semi")
+            .join(ids, "article_id").filter(F.col("file_path") != F.col("_own"))
+            .groupBy("article_id").agg(F.min("file_path").alias("_held_by")))
+    if held.isEmpty():
+        return None
+    reason = F.concat(F.lit("duplicate article_id '"), F.col("article_id"),
+                      F.lit("': already finished from "), F.col("_held_by"), F.lit(", which is unchanged"))
+    is_held = F.col("_held_by").isNotNull() & F.col("state").isin("done", "changed")
+    return (inputs.join(held, "article_id", "left")
+            .withColumn("duplicate_id", F.col("duplicate_id") | is_held)
+            .withColumn("reject_reason", F.when(is_held, reason).otherwise(F.col("reject_reason")))
+            .withColumn("state", F.when(is_held, F.lit("rejected")).otherwise(F.col("state")))
+            .drop("_held_by"))
 
 
 def window(articles: Any, since: str | None, until: str | None, limit: int | None) -> Any:

@@ -60,6 +60,12 @@ class InputSettings:
     path: str = ""  # file, directory or Delta table path; relative paths resolve against the config file
     format: InputFormat = "livedoor"
     columns: ColumnMapping = field(default_factory=ColumnMapping)
+    # Livedoor/JSONL input of at least this many files: files the `input_files` table records as
+    # finished (every record done or quarantined) are skipped unread while their length and
+    # modification time are unchanged (manifest.py). Below it every file is read every run: on a
+    # small folder that costs less than the manifest's own listing, lookup and commit
+    # (docs/measurements.md). 0: always use the manifest; -1: never.
+    skip_finished_files_from: int = 10_000
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,7 @@ def conform(df: Any, spec: TableSpec) -> Any:
 
 # Columns that differ between two runs computing the same result; ignored when deciding whether a
 # row changed, so recomputing identical results rewrites nothing.
-_VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "package_version"}
+_VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_at", "package_version"}
 
 
 def upsert(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles: Any = None,

@@ -21,7 +21,7 @@ from giellm_batch.schemas import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
 # Columns that name the run that wrote a row, or when: they differ between any two runs.
-VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at"}
+VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_at"}
 
 
 def job_command(config: Path, source: Path, warehouse: Path, *extra: str) -> list[str]:

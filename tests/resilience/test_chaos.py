@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from giellm_batch.resilience.chaos import differences, job_command, run, table_contents
-from tests.conftest import CONFIG, table
+from tests.conftest import CONFIG, MANIFEST_ALWAYS, table
 
 
 @pytest.mark.slow
@@ -17,7 +17,7 @@ def test_kills_while_creating_tables_and_between_writes_then_a_plain_rerun_equal
         spark, tmp_path, clean_run):
     source, _, clean_warehouse = clean_run
     warehouse = tmp_path / "wh"
-    command = job_command(CONFIG, source, warehouse, "--tasks", "scnm_ner")
+    command = job_command(CONFIG, source, warehouse, "--tasks", "scnm_ner", *MANIFEST_ALWAYS)
     # 1. the very first run dies creating its tables (a half-created table is left behind)
     first = run(command, tmp_path / "kill1.log", kill_on="table extractions: creating if absent", timeout=300)
     assert first.killed_at.startswith("log line"), first.log[-3000:]
