@@ -82,12 +82,26 @@ def decoded_schema() -> Any:
     return StructType([*file_schema().fields, StructField(FILE_URI, StringType(), True)])
 
 
+_PARALLEL_LISTING = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+
+
 def binary_files(spark: Any, path: str | list[str], rules: FileRules) -> Any:
-    """Spark's binaryFile DataFrame over `path` (a folder, or a list of files) with the rules' glob."""
-    return (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-            .option("pathGlobFilter", rules.glob)
-            .option("ignoreMissingFiles", "true").option("ignoreCorruptFiles", "true")
-            .load(path))
+    """Spark's binaryFile DataFrame over `path` (a folder, or a list of files) with the rules' glob.
+
+    A list of local files is listed on the driver: past 32 paths Spark lists them in a Spark job of
+    one task per path, measured here 1.2-2.2 s for 200 files against 0.09-0.17 s on the driver.
+    Remote stores keep the job, which spreads the per-file requests over executors."""
+    reader = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+              .option("pathGlobFilter", rules.glob)
+              .option("ignoreMissingFiles", "true").option("ignoreCorruptFiles", "true"))
+    if isinstance(path, str) or not all(urlsplit(p).scheme in ("", "file") for p in path):
+        return reader.load(path)
+    before = spark.conf.get(_PARALLEL_LISTING)
+    spark.conf.set(_PARALLEL_LISTING, str(len(path) + 1))  # the listing happens in load(): only then
+    try:
+        return reader.load(path)
+    finally:
+        spark.conf.set(_PARALLEL_LISTING, before)
 
 
 def read_files(spark: Any, path: str | list[str], rules: FileRules, decoder: Callable[..., Any],

@@ -34,6 +34,7 @@ from typing import Any
 
 from giellm_batch import input_files, tables
 from giellm_batch.config import InputSettings
+from giellm_batch.failures import FATAL
 from giellm_batch.reading import file_rules, read_articles
 
 log = logging.getLogger("giellm_batch.manifest")
@@ -79,8 +80,10 @@ def plan(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, 
     # Lengths and times from a scan that opens no file. The scan yields no row for some listed files
     # (empty ones, see input_files.py): joined to the listing, those are read like new ones, so
     # read_files accounts for them.
-    scanned = files.select(F.col("path").alias("file_path"), F.col("length").alias("file_length"),
-                           F.col("modificationTime").alias("file_modified_at"), F.input_file_name().alias(uri))
+    # Coalesced as for decoding (input_files.decode_tasks): Spark plans ~one task per 30 small files.
+    scanned = (files.select(F.col("path").alias("file_path"), F.col("length").alias("file_length"),
+                            F.col("modificationTime").alias("file_modified_at"), F.input_file_name().alias(uri))
+               .coalesce(input_files.decode_tasks(len(index), spark.sparkContext.defaultParallelism)))
     listed = (input_files.listed_files(spark, files, index).filter(input_files.name_filter(rules))
               .join(scanned, uri, "left").join(finished, list(_KEY), "left"))
     # One job: one row per file to read, one for all skipped files (keys null), at most the limit.
@@ -107,7 +110,13 @@ def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash:
     """(what is read, the records read: reading.read_articles rows) for this run."""
     from pyspark.errors import AnalysisException
 
-    read = plan(spark, source, warehouse, pipeline_hash, reprocess)
+    try:
+        read = plan(spark, source, warehouse, pipeline_hash, reprocess)
+    except FATAL:
+        raise
+    except Exception:  # the manifest only saves work: without it every file is read, as before it
+        log.exception("manifest: could not be read; reading every input file and recording none")
+        read = FilePlan()
     if read.files == []:  # every file finished and unchanged
         return read, spark.createDataFrame([], input_files.file_schema())
     try:
@@ -139,6 +148,12 @@ def finished_rows(spark: Any, warehouse: str, inputs: Any, read: FilePlan, pipel
 def write_finished(spark: Any, warehouse: str, read: FilePlan, rows: Any) -> None:
     """Append the manifest rows (their keys are new: files in the manifest were not read, or were
     removed from `rows` against it); no commit when there are none."""
-    if not read.records_files or read.files == [] or rows.isEmpty():
+    if not read.records_files or read.files == []:
         return
-    tables.write_rows(spark, warehouse, TABLE, rows, fresh_keys=True)
+    try:
+        if not rows.isEmpty():
+            tables.write_rows(spark, warehouse, TABLE, rows, fresh_keys=True)
+    except FATAL:
+        raise
+    except Exception:  # every result is in already; the next run reads these files again instead
+        log.exception("manifest: could not record this run's finished files; the next run reads them again")
