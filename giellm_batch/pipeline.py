@@ -47,7 +47,7 @@ from giellm_batch.inference import GENERATION_INPUT_COLUMNS, generation_step, pr
 from giellm_batch.progress import InferenceProgress
 from giellm_batch.runs import RunSummary, Stopwatch
 from giellm_batch.segmentation import PromptBudget, segmentation_step
-from giellm_batch.spark_session import hadoop_path
+from giellm_batch.staging import remove, remove_other_runs, stage
 from giellm_batch.steps import ExtractionPlan, PandasStep
 
 log = logging.getLogger("giellm_batch.pipeline")
@@ -137,7 +137,7 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
         tables.ensure_all_tables(spark, warehouse)
         if lease.taken_over:  # the dead run could not write its own row
             runs.record_lost_run(spark, config, lease.taken_over, run_id)
-        _remove_other_staging(spark, warehouse, run_id)
+        remove_other_runs(spark, warehouse, run_id)
         # Read while the input is read: nothing changes `runs` until this run records itself.
         recent = tables.in_background(runs.recent_runs, spark, warehouse, summary.pipeline_hash, run_id)
         log.info("run %s: lock taken, tables ready", run_id)
@@ -162,7 +162,7 @@ def run_job(config: JobConfig, spark: Any, options: RunOptions | None = None) ->
                 tables.concurrently([lambda: runs.append_run(spark, config, row), *(
                     [lambda: report.write_run_report(spark, warehouse, run_id, row, sources, _result(recent))]
                     if config.monitoring.report else [])])
-                _remove(spark, staging)
+                remove(spark, staging)
             lease.release()
         log.info("run %s: recorded, report written in %.1fs", run_id, watch.lap("record"))
     log.warning("run %s %s in %.1fs: %s", run_id, summary.status, summary.wall_seconds, dataclasses.asdict(summary))
@@ -188,13 +188,13 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     # classifies every record of the others (selection.py: rejected / done / changed / unfinished)
     # and one aggregation counts them: the selection must not change when `articles` is written below.
     read, raw = manifest.read_input(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess)
-    inputs = _stage(selection.classified(spark, raw, warehouse, summary.pipeline_hash, options.reprocess),
+    inputs = stage(selection.classified(spark, raw, warehouse, summary.pipeline_hash, options.reprocess),
                     staging, "input")
     states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
     if read.skipped is not None and (states.get("done", 0) or states.get("changed", 0)):
         held = selection.held_by_skipped_files(spark, warehouse, summary.pipeline_hash, inputs, read.skipped)
         if held is not None:  # ids already finished from files skipped unread: duplicates
-            inputs = _stage(held, staging, "input-checked")
+            inputs = stage(held, staging, "input-checked")
             states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
     summary.files_skipped = read.skipped_files
     summary.articles_in = sum(states.values()) + read.skipped_records
@@ -204,7 +204,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     rejected = inputs.filter(F.col("state") == "rejected")
     unfinished = inputs.filter(F.col("state").isin("unfinished", "changed")).drop("state")
     windowed = bool(options.since or options.until or options.limit is not None)
-    todo = (_stage(selection.window(unfinished, options.since, options.until, options.limit), staging, "todo")
+    todo = (stage(selection.window(unfinished, options.since, options.until, options.limit), staging, "todo")
             if windowed else unfinished)
     n_todo = todo.count() if windowed else n_unfinished
     summary.articles_deferred = n_unfinished - n_todo
@@ -286,7 +286,7 @@ def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str, s
 
     seg = config.segmentation
     budget = PromptBudget(config.model.path, plan.max_prompt_tokens, plan.prompt_suffixes())
-    segmented = _stage(
+    segmented = stage(
         todo.select("article_id", "body").mapInPandas(
             segmentation_step(seg.max_sentence_chars, seg.min_sentence_chars, budget), schema=schemas.SEGMENTED),
         staging, "segmented")
@@ -313,12 +313,12 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     from pyspark.sql import functions as F
 
     ex = config.execution
-    requests = _stage(sentences.mapInPandas(prompt_step(plan), schema=schemas.PROMPT_REQUEST), staging, "requests")
+    requests = stage(sentences.mapInPandas(prompt_step(plan), schema=schemas.PROMPT_REQUEST), staging, "requests")
     cache = dedup.read_cache(spark, config.output.warehouse) if ex.dedup else None
     # A request whose prompt could not be built (its `error` is set) is answered with that error.
     # Staged: the count below and the generation stage's range sampling and read reuse one anti-join
     # with the prompt cache instead of computing it three times.
-    calls = _stage(dedup.engine_inputs(requests.filter(F.col("error").isNull()), cache)
+    calls = stage(dedup.engine_inputs(requests.filter(F.col("error").isNull()), cache)
                    .select("prompt_key", "task", "prompt", "sentence_key"), staging, "calls")
     summary.engine_calls = calls.count()
     watch.lap("prompts")
@@ -336,7 +336,7 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     else:
         with InferenceProgress(spark, summary.engine_calls, ex.progress_interval_seconds,
                                f"run {summary.run_id} inference") as progress:
-            generations = _stage(
+            generations = stage(
                 _balanced(calls, parts).select("prompt_key", "task", "prompt")
                 .mapInPandas(generation_step(plan, progress.counter), schema=schemas.GENERATION, profile=profile),
                 staging, "generations")
@@ -347,7 +347,7 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     joined = (requests.drop("error").join(answers, "prompt_key")
               .join(sentences.select("article_id", "sentence_idx", "text", "char_start"),
                     ["article_id", "sentence_idx"]))
-    extractions = _stage(
+    extractions = stage(
         joined.repartition(parts, "article_id").sortWithinPartitions("article_id", "sentence_idx")
         .mapInPandas(parse_step(plan), schema=schemas.EXTRACTION_STAGE), staging, "extractions")
     watch.lap("parse")
@@ -373,26 +373,3 @@ def _balanced(calls: Any, parts: int) -> Any:
 
     return (calls.repartitionByRange(parts, F.xxhash64("sentence_key"), F.xxhash64("prompt_key"))
             .sortWithinPartitions("sentence_key", "task"))
-
-
-def _stage(df: Any, staging: str, name: str) -> Any:
-    """Materialise `df` once (parquet under the run's staging folder) and read it back."""
-    path = f"{staging}/{name}"
-    started = time.monotonic()
-    df.write.mode("overwrite").parquet(path)
-    log.info("staged %s in %.1fs", name, time.monotonic() - started)
-    return df.sparkSession.read.parquet(path)
-
-
-def _remove_other_staging(spark: Any, warehouse: str, run_id: str) -> None:
-    """Staging folders of runs that died (this run holds the lock: no other run is live)."""
-    fs, root = hadoop_path(spark, f"{warehouse}/_staging")
-    if fs.exists(root):
-        for status in fs.listStatus(root):
-            if status.getPath().getName() != run_id:
-                fs.delete(status.getPath(), True)
-
-
-def _remove(spark: Any, path: str) -> None:
-    fs, target = hadoop_path(spark, path)
-    fs.delete(target, True)
