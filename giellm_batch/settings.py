@@ -65,7 +65,7 @@ class InputSettings:
     # modification time are unchanged (manifest.py). Below it every file is read every run: on a
     # small folder that costs less than the manifest's own listing, lookup and commit
     # (docs/measurements.md). 0: always use the manifest; -1: never.
-    skip_finished_files_from: int = 10_000
+    skip_finished_files_from: int = 50_000
 
 
 @dataclass(frozen=True)

@@ -149,3 +149,24 @@ def test_decoding_tasks_fill_the_slots_and_grow_with_the_files_only():
     assert decode_tasks(0, 2) == 2 and decode_tasks(2020, 2) == 2  # not one task per ~30 small files
     assert decode_tasks(10 * FILES_PER_DECODE_TASK + 1, 2) == 11
     assert decode_tasks(5000, 64) == 64  # a cluster's slots all get work
+
+
+def test_a_list_of_local_files_is_listed_on_the_driver_and_the_setting_restored(spark, tmp_path):
+    from giellm_batch.input_files import FileRules, binary_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = []
+    for n in range(40):  # more than Spark's 32 paths, past which it would list them in a Spark job
+        (folder / f"a{n}.txt").write_bytes(b"x")
+        paths.append(f"file:{folder}/a{n}.txt")
+    setting = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+    before = spark.conf.get(setting)
+    spark.sparkContext.setJobGroup("listing-probe", "files named to the reader")
+    try:
+        files = binary_files(spark, paths[:39], FileRules.for_format("livedoor"))
+        assert spark.sparkContext.statusTracker().getJobIdsForGroup("listing-probe") == []  # no listing job
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    assert spark.conf.get(setting) == before
+    assert sorted(r["path"] for r in files.select("path").collect()) == sorted(paths[:39])
