@@ -12,7 +12,7 @@ between: no `unlock`, nothing deleted. Cycles alternate between
 A cycle counts as recovered when the plain rerun exits 0, and identical when every table but
 `runs` equals the clean run's, row for row, ignoring run ids and timestamps.
 
-    python bench/chaos.py --kills 10 [--seed 0] [--articles 12] [--tasks scnm_ner,tcree_re]
+    python bench/chaos.py --kills 10 [--seed 0] [--articles 12] [--tasks scnm_ner,tcree_re] [--set K=V]
 
 Last line: kills=N recovered=N identical=N manual_steps=0 max_recovery_s=...
 """
@@ -55,6 +55,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--articles", type=int, default=30, help="sample articles per run (%(default)s: all)")
     parser.add_argument("--tasks", default="scnm_ner,tcree_re,tcree_ee,scpos_n")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="settings",
+                        help="config override for every run, as the job's --set (e.g. "
+                             "input.skip_finished_files_from=0: every run through the file manifest)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     spark = build_spark(SparkSettings(master="local[1]", app_name="chaos-compare",
@@ -62,7 +65,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="giellm-chaos-") as tmp:
         work = Path(tmp)
         source = sample_subset(work, args.articles)
-        extra = ("--tasks", args.tasks)
+        extra = ("--tasks", args.tasks, *(arg for setting in args.settings for arg in ("--set", setting)))
 
         def command(warehouse: Path, *more: str) -> list[str]:
             return job_command(SMOKE, source, warehouse, *extra, *more)

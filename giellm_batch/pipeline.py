@@ -241,8 +241,9 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     # articles, --reprocess, or an earlier run that started writing and did not finish (its write
     # intent is still there: intents.py).
     interrupted = intents.pending(spark, warehouse, summary.pipeline_hash)
-    leftovers = ((interrupted or n_changed > 0 or options.reprocess)
-                 and tables.has_rows_for(spark, warehouse, schemas.ARTICLE_RESULT_TABLES, todo, summary.pipeline_hash))
+    holding = (tables.tables_with_rows_for(spark, warehouse, (*schemas.ARTICLE_RESULT_TABLES, "articles"), todo,
+                                           summary.pipeline_hash)
+               if interrupted or n_changed > 0 or options.reprocess else frozenset())
     intents.mark(spark, warehouse, summary.pipeline_hash, run_id)
     sizes = records.result_sizes(profile, config, summary.sentences)
     dates = todo.select("article_id", "published_date")
@@ -253,7 +254,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
             if name == "sentences":  # the injected fault fails this write while the others commit
                 faults.check("between_writes", fault)
             tables.write_rows(spark, warehouse, name, results[name], replace_articles=todo,
-                              pipeline_hash=summary.pipeline_hash, leftovers=leftovers, n_rows=sizes[name])
+                              pipeline_hash=summary.pipeline_hash, leftovers=name in holding, n_rows=sizes[name])
         return run
 
     summary.articles_quarantined = n_rejected + n_unsegmented
@@ -265,7 +266,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     # Last: an article counts as done only once all its results are in.
     lease.check()
     tables.write_rows(spark, warehouse, "articles", records.article_rows(done, sentences, stamp),
-                      replace_articles=todo, pipeline_hash=summary.pipeline_hash, leftovers=leftovers,
+                      replace_articles=todo, pipeline_hash=summary.pipeline_hash, leftovers="articles" in holding,
                       n_rows=summary.articles_processed)
     # Only now are this run's files finished: a run killed before this commit reads them again.
     manifest.write_finished(spark, warehouse, read, finished_files)

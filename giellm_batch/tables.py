@@ -264,23 +264,34 @@ def is_empty(spark: Any, warehouse: str, name: str) -> bool:
     return not len(read_table(spark, warehouse, name)._jdf.inputFiles())
 
 
-def articles_with_rows(spark: Any, warehouse: str, names: Sequence[str], pipeline_hash: str) -> Any | None:
-    """DataFrame (article_id, distinct) of the articles that any of tables `names` holds rows of under
-    this pipeline, or None when all of them are empty (known from their snapshots: no Spark job)."""
+def _rows_by_table(spark: Any, warehouse: str, names: Sequence[str], pipeline_hash: str) -> list[Any]:
+    """(_table, article_id) rows of this pipeline per table of `names` that holds any rows; tables
+    never written or empty are left out from their log and snapshot (no Spark job)."""
     from pyspark.sql import functions as F
 
-    ids = [read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash).select("article_id")
-           for name in names if not is_empty(spark, warehouse, name)]
+    return [read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
+            .select(F.lit(name).alias("_table"), "article_id")
+            for name in names if not never_written(spark, warehouse, name) and not is_empty(spark, warehouse, name)]
+
+
+def articles_with_rows(spark: Any, warehouse: str, names: Sequence[str], pipeline_hash: str) -> Any | None:
+    """DataFrame (article_id, distinct) of the articles that any of tables `names` holds rows of under
+    this pipeline, or None when all of them are empty (known without a Spark job)."""
+    ids = [frame.select("article_id") for frame in _rows_by_table(spark, warehouse, names, pipeline_hash)]
     return functools.reduce(lambda a, b: a.unionByName(b), ids).distinct() if ids else None
 
 
-def has_rows_for(spark: Any, warehouse: str, names: str | Sequence[str], articles: Any, pipeline_hash: str) -> bool:
-    """Do tables `names` (one or several: one query) hold rows of these articles under this pipeline
-    (leftovers to replace)?"""
-    existing = articles_with_rows(spark, warehouse, [names] if isinstance(names, str) else names, pipeline_hash)
-    if existing is None:
-        return False
-    return not existing.join(articles.select("article_id").distinct(), "article_id", "left_semi").isEmpty()
+def tables_with_rows_for(spark: Any, warehouse: str, names: Sequence[str], articles: Any,
+                         pipeline_hash: str) -> frozenset[str]:
+    """Which of tables `names` hold rows of these articles under this pipeline (leftovers to
+    replace): one query over all of them, so each table's write knows without asking again."""
+    frames = _rows_by_table(spark, warehouse, names, pipeline_hash)
+    if not frames:
+        return frozenset()
+    hits = (functools.reduce(lambda a, b: a.unionByName(b), frames)
+            .join(articles.select("article_id").distinct(), "article_id", "left_semi")
+            .select("_table").distinct().collect())
+    return frozenset(str(r["_table"]) for r in hits)
 
 
 def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles: Any = None,
@@ -288,10 +299,11 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
                fresh_keys: bool = False) -> None:
     """Write `rows` with the semantics of `upsert`, taking the cheap path when it is the same.
 
-    A nightly run's articles usually have no rows yet (`leftovers=False`, which the caller
-    establishes once for all tables): then a plain append equals the MERGE at a fraction of its
-    cost. Articles with leftovers (an interrupted attempt, changed content, --reprocess) go
-    through the MERGE. Callers hold the warehouse lock, so nothing adds rows in between.
+    A nightly run's articles usually have no rows yet (`leftovers=False`: the caller found with
+    `tables_with_rows_for`, once for all tables, that this one holds none of `replace_articles`):
+    then a plain append equals the MERGE at a fraction of its cost. Articles with leftovers (an
+    interrupted attempt, changed content, --reprocess) go through the MERGE. Callers hold the
+    warehouse lock, so nothing adds rows in between.
     `n_rows`, when known, skips writing (and committing) nothing. `fresh_keys`: the caller knows
     none of the rows' keys is in the table (the prompt cache's new keys were chosen against it under
     the lock), so the insert-only path needs no anti-join against the whole table.
@@ -301,8 +313,7 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
         return
     spec = TABLES[name]  # the table exists: run_job ensured all of them under the lock
     keys = list(spec.keys)
-    if (replace_articles is not None and leftovers
-            and has_rows_for(spark, warehouse, name, replace_articles, pipeline_hash or "")):
+    if replace_articles is not None and leftovers:
         upsert(spark, warehouse, name, rows, replace_articles=replace_articles, pipeline_hash=pipeline_hash)
         log.info("%s: merged (leftover rows replaced) in %.1fs", name, time.monotonic() - started)
         return
