@@ -105,21 +105,22 @@ def binary_files(spark: Any, path: str | list[str], rules: FileRules) -> Any:
 
 
 def read_files(spark: Any, path: str | list[str], rules: FileRules, decoder: Callable[..., Any],
-               unread_row: Callable[[str, str], dict[str, Any]]) -> Any:
+               unread_row: Callable[[str, str], dict[str, Any]], listed: Any = None) -> Any:
     """file_schema() rows: the decoder's rows for every file read, one `unread_row` per file not read.
-    `path`: the input folder, or (manifest.py) the files of it to read."""
+    `path`: the input folder, or (manifest.py) the files of it to read; `listed`: binary_files of it,
+    when the caller has it already (its listing is reused, not repeated)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    files = binary_files(spark, path, rules)
+    files = listed if listed is not None else binary_files(spark, path, rules)
     keep = name_filter(rules)
-    listed = files._jdf.inputFiles()
+    index = files._jdf.inputFiles()
     decoded = (files.filter(F.col("length") <= rules.max_bytes)  # pushed into the reader: never opened
                .select("path", "content", "length", "modificationTime", F.input_file_name().alias(FILE_URI))
                .filter(keep)
-               .coalesce(decode_tasks(len(listed), spark.sparkContext.defaultParallelism))
+               .coalesce(decode_tasks(len(index), spark.sparkContext.defaultParallelism))
                .mapInPandas(decoder, schema=decoded_schema()))
-    unread = listed_files(spark, files, listed).filter(keep).mapInPandas(
+    unread = listed_files(spark, files, index).filter(keep).mapInPandas(
         unread_rows(rules.max_bytes, unread_row), schema=decoded_schema())
     rows = decoded.withColumn(_UNREAD, F.lit(False)).unionByName(unread.withColumn(_UNREAD, F.lit(True)))
     read_any = F.max((~F.col(_UNREAD)).cast("int")).over(Window.partitionBy(FILE_URI))

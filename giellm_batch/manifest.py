@@ -31,7 +31,7 @@ Names with glob characters are read that way too: Spark's reader would take them
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from giellm_batch import input_files, tables
@@ -57,6 +57,9 @@ class FilePlan:
     skipped_files: int = 0
     skipped_records: int = 0  # their records: all finished by earlier runs
     records_files: bool = False  # the run records its finished files (the folder is large enough)
+    # the binaryFile DataFrame over the whole input when the plan listed it (the read reuses that
+    # listing); not part of what the plan decides
+    folder: Any = field(default=None, compare=False)
 
     @property
     def reads_everything(self) -> bool:
@@ -73,9 +76,9 @@ def plan(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, 
     files = input_files.binary_files(spark, source.path, rules)
     index = files._jdf.inputFiles()  # the driver's listing (names only, no job): is the folder large enough?
     if len(index) < source.skip_finished_files_from:
-        return FilePlan()
+        return FilePlan(folder=files)
     if reprocess or tables.never_written(spark, warehouse, TABLE):  # a fresh manifest: no snapshot to load
-        return FilePlan(records_files=True)
+        return FilePlan(records_files=True, folder=files)
     finished = (tables.read_table(spark, warehouse, TABLE).filter(F.col("pipeline_hash") == pipeline_hash)
                 .select(*_KEY, "records").dropDuplicates(list(_KEY)).withColumn("_finished", F.lit(True)))
     uri = input_files.FILE_URI
@@ -99,7 +102,7 @@ def plan(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, 
     listed_files = sum(int(r["files"]) for r in rows)
     if (not skipped or len(to_read) > max(MIN_NAMED_FILES, min(MAX_NAMED_FILES, listed_files // NAMED_SHARE))
             or any(_GLOB_CHARS & set(f) for f in to_read)):
-        return FilePlan(records_files=True)
+        return FilePlan(records_files=True, folder=files)
     log.info("manifest: %d file(s) unchanged since finished, skipped unread; %d to read",
              skipped[0]["files"], len(to_read))
     return FilePlan(files=to_read, skipped=listed.filter(F.col("_finished")).select("file_path"),
@@ -121,6 +124,8 @@ def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash:
         read = FilePlan()
     if read.files == []:  # every file finished and unchanged
         return read, spark.createDataFrame([], input_files.file_schema())
+    if read.reads_everything:  # the folder as the plan listed it: one listing for the run
+        return read, read_articles(spark, source, listed=read.folder)
     try:
         return read, read_articles(spark, source, files=read.files)
     except AnalysisException as exc:  # Spark refuses a named file that vanished since the listing

@@ -284,17 +284,18 @@ def file_rules(settings: InputSettings, max_file_bytes: int | None = None) -> in
 
 
 def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | None = None,
-                  files: list[str] | None = None) -> Any:
+                  files: list[str] | None = None, listed: Any = None) -> Any:
     """Spark DataFrame of RAW_ARTICLE rows (accepted and rejected) for the configured input, plus
     input_files.FILE_COLUMNS (null for table input).
 
     Livedoor/JSONL: one row per record of every file Spark lists (see input_files.py), or of
     `files` only (manifest.py), files larger than `max_file_bytes` (default
-    input_files.MAX_FILE_BYTES) rejected unread."""
+    input_files.MAX_FILE_BYTES) rejected unread. `listed`: the input's binaryFile DataFrame when
+    the caller has listed it already (input_files.binary_files)."""
     if settings.format in ("livedoor", "jsonl"):
         return input_files.read_files(spark, settings.path if files is None else files,
                                       file_rules(settings, max_file_bytes), file_decoder(settings),
-                                      unread_file_row(settings.format))
+                                      unread_file_row(settings.format), listed=listed)
     from pyspark.sql import functions as F
 
     return _read_table(spark, settings).select("*", *(

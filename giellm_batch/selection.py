@@ -32,14 +32,9 @@ def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reproce
         inputs = inputs.join(done, "article_id", "left")
         finished = F.coalesce(F.array_contains("_done", F.col("content_hash")), F.lit(False))
         seen = F.col("_done").isNotNull()
-    return inputs.withColumn("state", _state(finished, seen)).drop("_done")
-
-
-def _state(finished: Any, seen: Any) -> Any:
-    from pyspark.sql import functions as F
-
-    return (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
-            .when(seen, "changed").otherwise("unfinished"))
+    state = (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
+             .when(seen, "changed").otherwise("unfinished"))
+    return inputs.withColumn("state", state).drop("_done")
 
 
 def held_by_skipped_files(spark: Any, warehouse: str, pipeline_hash: str, inputs: Any, skipped: Any) -> Any | None:
