@@ -54,6 +54,7 @@ trained-model: $(TRAINED_DIR)/giellm_training.json
 # spark-submit finds Spark and the driver's Python through `python3` on PATH: the venv's.
 run: setup trained-model
 	PATH="$(CURDIR)/$(BIN):$$PATH" spark-submit --master "local[*]" --packages "$$($(BIN)/giellm-batch delta-package)" \
+		--driver-java-options "$$($(BIN)/giellm-batch driver-java-options)" \
 		jobs/extract.py --config $(CONFIG)
 
 lint: setup

@@ -85,7 +85,7 @@ def _warehouse_session(args: argparse.Namespace, command: str, master: str = "lo
     from giellm_batch.config import SparkSettings
     from giellm_batch.spark_session import build_spark
 
-    spark = build_spark(SparkSettings(master=master, app_name=f"giellm-batch-{command}"))
+    spark = build_spark(SparkSettings(master=master, app_name=f"giellm-batch-{command}"), short_lived=True)
     return spark, str(Path(args.warehouse).resolve())
 
 
@@ -142,6 +142,13 @@ def cmd_delta_package(_: argparse.Namespace) -> int:
     from giellm_batch.spark_session import delta_maven_coordinate
 
     print(delta_maven_coordinate())
+    return 0
+
+
+def cmd_driver_java_options(_: argparse.Namespace) -> int:
+    from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS
+
+    print(DRIVER_JAVA_OPTIONS)
     return 0
 
 
@@ -213,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     delta = sub.add_parser("delta-package", help="print the Delta Maven coordinate for spark-submit --packages")
     delta.set_defaults(func=cmd_delta_package)
+
+    java = sub.add_parser("driver-java-options", help="print the driver JVM options for spark-submit "
+                                                      "--driver-java-options (a quicker start for batch runs)")
+    java.set_defaults(func=cmd_driver_java_options)
 
     doctor = sub.add_parser("doctor", help="check this machine can run the job (Java, Delta jars, vLLM, model, "
                                            "GPUs, warehouse); one line per check with a fix for each failure")

@@ -75,7 +75,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     from giellm_batch.spark_session import build_spark
 
-    spark = build_spark(config.spark)
+    spark = build_spark(config.spark, short_lived=True)
     if args.score_only:
         predictions: list[str | None] = [r.prediction for r in loaded.records]
         truncated = [False] * len(predictions)

@@ -128,7 +128,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     from giellm_batch.pipeline import RunOptions, run_job
     from giellm_batch.spark_session import build_spark
 
-    spark = build_spark(config.spark)
+    spark = build_spark(config.spark, short_lived=True)
     options = RunOptions(reprocess=args.reprocess, since=args.since, until=args.until, limit=args.limit)
     try:
         summary = run_job(config, spark, options)

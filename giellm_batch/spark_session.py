@@ -3,7 +3,8 @@
 Under `python`/pytest the Delta jars are added with `spark.jars.packages` (resolved from Maven
 Central once, then from the local Ivy cache). Under `spark-submit` the JVM is already running
 when this code executes, so the jars must come from `--packages` (the Makefile and README pass
-`delta_maven_coordinate()`); we check that they did and say how to fix it if not.
+`delta_maven_coordinate()`); we check that they did and say how to fix it if not. The driver's JVM
+options (DRIVER_JAVA_OPTIONS) likewise: set here under python, `--driver-java-options` under spark-submit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from giellm_batch.config import SparkSettings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+# The driver JVM of a batch run lives for minutes, and Spark generates fresh code for every query, so
+# HotSpot's optimising C2 compiler spends more than it saves: in a small run its threads took about
+# half of the JVM's CPU time. C1 only (quick compiles, less optimised code), cold spark-submit runs
+# measured here (docs/measurements.md, issue 13 sixth pass): a night adding 1 article 68.8 -> 54.6 s
+# (means of 3), a first run over 2,000 articles 86.1 -> 69.7 s (means of 2 and 4). Executors' JVMs on
+# a cluster are left as they are.
+DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def delta_maven_coordinate() -> str:
@@ -42,9 +50,14 @@ def worker_environment() -> dict[str, str]:
     }
 
 
-def build_spark(settings: SparkSettings) -> Any:
-    """Get or create the SparkSession for a job, with Delta enabled."""
-    from pyspark import SparkConf
+def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
+    """Get or create the SparkSession for a job, with Delta enabled.
+
+    `short_lived`: this process runs one job or command and exits (`giellm-batch run`), so a JVM it
+    starts gets DRIVER_JAVA_OPTIONS. Long-lived sessions (tests, benchmarks, notebooks) keep the JVM's
+    default: over many runs C2's faster code wins (measured: a test module 250-305 s with it, 370-410 s
+    without)."""
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     env = worker_environment()
@@ -73,8 +86,12 @@ def build_spark(settings: SparkSettings) -> Any:
     }
     for key, value in conf.items():
         builder = builder.config(key, value)
-    if not under_spark_submit():
+    if not under_spark_submit():  # under spark-submit the JVM is running: both come from its command line
         builder = builder.config("spark.jars.packages", delta_maven_coordinate())
+        # Only a JVM started here takes them (a running session, e.g. under pytest, is reused as it is).
+        starts_jvm = SparkContext._active_spark_context is None
+        if short_lived and starts_jvm and "spark.driver.extraJavaOptions" not in settings.conf:
+            builder = builder.config("spark.driver.extraJavaOptions", DRIVER_JAVA_OPTIONS)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
     _require_delta(spark)

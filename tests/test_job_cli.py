@@ -62,3 +62,13 @@ def test_cli_prompt_parse_and_tasks():
     assert '"text_label": "Travel"' in oiellm.stdout and '"char_start": 2' in oiellm.stdout
     tasks = subprocess.run([*cli, "tasks"], capture_output=True, text=True, cwd=REPO, check=True)
     assert "tcree_ee" in tasks.stdout and "oiellm_ner" in tasks.stdout
+
+
+def test_driver_java_options_are_printed_for_spark_submit_and_this_jvm_accepts_them():
+    # The Makefile, scripts/nightly.sh and the README pass this to every spark-submit: an option this
+    # JDK refused would stop every run before it starts.
+    printed = subprocess.run([str(Path(sys.executable).parent / "giellm-batch"), "driver-java-options"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert "-XX:TieredStopAtLevel=1" in printed
+    java = subprocess.run(["java", *printed, "-version"], capture_output=True, text=True, timeout=60)
+    assert java.returncode == 0, java.stderr

@@ -26,10 +26,11 @@ VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_a
 
 def job_command(config: Path, source: Path, warehouse: Path, *extra: str) -> list[str]:
     """The README's spark-submit command for one input and warehouse (INFO logs mark the phases)."""
-    from giellm_batch.spark_session import delta_maven_coordinate
+    from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS, delta_maven_coordinate
 
     bin_dir = Path(sys.executable).parent
     return [str(bin_dir / "spark-submit"), "--master", "local[2]", "--packages", delta_maven_coordinate(),
+            "--driver-java-options", DRIVER_JAVA_OPTIONS,
             str(REPO / "jobs" / "extract.py"), "--config", str(config), "--input", str(source),
             "--output", str(warehouse), "--log-level", "INFO", *extra]
 
