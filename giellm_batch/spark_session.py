@@ -22,7 +22,7 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # HotSpot's optimising C2 compiler spends more than it saves: in a small run its threads took about
 # half of the JVM's CPU time. C1 only (quick compiles, less optimised code), cold spark-submit runs
 # measured here (docs/measurements.md, issue 13 sixth pass): a night adding 1 article 68.8 -> 54.6 s
-# (means of 3), a first run over 2,000 articles 86.1 -> 69.7 s (means of 2 and 4). Executors' JVMs on
+# (means of 3), a first run over 2,000 articles 86.1 -> 71.3 s (means of 2 and 5). Executors' JVMs on
 # a cluster are left as they are.
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
