@@ -30,7 +30,7 @@ from giellm_batch.resilience.chaos import job_command, run  # noqa: E402
 from giellm_batch.segmentation import livedoor_sentences  # noqa: E402
 from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS  # noqa: E402
 
-MODES = {"driver options": "default", "JVM defaults": None}
+MODES = {"driver options": DRIVER_JAVA_OPTIONS, "JVM defaults": None}
 
 
 def summary_line(log: str) -> dict[str, object]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from giellm_batch.schemas import TABLES
+from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 # Columns that name the run that wrote a row, or when: they differ between any two runs.
@@ -25,16 +26,15 @@ VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_a
 
 
 def job_command(config: Path, source: Path, warehouse: Path, *extra: str,
-                java_options: str | None = "default") -> list[str]:
+                java_options: str | None = DRIVER_JAVA_OPTIONS) -> list[str]:
     """The README's spark-submit command for one input and warehouse (INFO logs mark the phases).
-    `java_options`: the driver's JVM options, "default" for the README's (DRIVER_JAVA_OPTIONS), None
-    for none (the JVM's own defaults; bench/cold_start.py compares the two)."""
-    from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS, delta_maven_coordinate
+    `java_options`: the driver's JVM options, None for the JVM's own defaults (bench/cold_start.py
+    compares the two)."""
+    from giellm_batch.spark_session import delta_maven_coordinate
 
     bin_dir = Path(sys.executable).parent
-    java = DRIVER_JAVA_OPTIONS if java_options == "default" else java_options
     return [str(bin_dir / "spark-submit"), "--master", "local[2]", "--packages", delta_maven_coordinate(),
-            *(["--driver-java-options", java] if java else []),
+            *(["--driver-java-options", java_options] if java_options else []),
             str(REPO / "jobs" / "extract.py"), "--config", str(config), "--input", str(source),
             "--output", str(warehouse), "--log-level", "INFO", *extra]
 
