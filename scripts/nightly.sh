@@ -18,9 +18,9 @@ bin=".venv/bin"
 export PATH="$PWD/$bin:$PATH"
 
 echo "$(date -u +%FT%TZ) giellm-batch nightly: config=$config log=$log"
-# shellcheck disable=SC2086
 # The driver's JVM options (a quicker start, spark_session.DRIVER_JAVA_OPTIONS) go first: an option
 # in SPARK_SUBMIT_ARGS given again after them wins.
+# shellcheck disable=SC2086
 if spark-submit --driver-java-options "$("$bin/giellm-batch" driver-java-options)" ${SPARK_SUBMIT_ARGS:-} \
     --packages "$("$bin/giellm-batch" delta-package)" \
     jobs/extract.py --config "$config" ${GIELLM_FAIL_ON_DRIFT:+--fail-on-drift} >"$log" 2>&1; then
