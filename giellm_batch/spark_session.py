@@ -25,6 +25,7 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # (means of 3), a first run over 2,000 articles 86.1 -> 71.3 s (means of 2 and 5). Executors' JVMs on
 # a cluster are left as they are.
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+CODEGEN_CACHE_ENTRIES = 2000
 
 
 def delta_maven_coordinate() -> str:
@@ -81,6 +82,12 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
         # ~3x this many keys per partition: Spark's 100 leaves partition sizes ~6 % apart (one
         # standard deviation), 1,000 ~2 %; the driver holds at most ~3 million 16-byte keys.
         "spark.sql.execution.rangeExchange.sampleSizePerPartition": "1000",
+        # Spark caches the classes it compiles for query plans, keyed by their generated source. A run
+        # generates ~350 distinct ones, over the default cache of 100, so every later run in the same
+        # JVM compiled nearly all of them again (~390 Janino compiles a night, then HotSpot compiling
+        # the new classes). With room for them a warm night compiles ~3: 15-17.5 -> 12-13 s for a night
+        # adding one article (docs/measurements.md, issue 13 seventh pass). Static: read at JVM start.
+        "spark.sql.codegen.cache.maxEntries": str(CODEGEN_CACHE_ENTRIES),
         **{f"spark.executorEnv.{k}": v for k, v in env.items() if k != "PYSPARK_PYTHON"},
         **settings.conf,
     }
