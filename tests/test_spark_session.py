@@ -11,7 +11,7 @@ def _compiles(spark) -> int:
 
 def test_code_compiled_for_earlier_plans_is_reused_past_sparks_default_cache_size(spark):
     # Spark's default cache holds 100 compiled classes; a job run generates ~350. Plans that differ
-    # in an inlined integer literal compile to different classes: 150 of them, then the first again.
+    # in an inlined integer literal compile to different classes: 150 of them, then all again.
     distinct = 150
     assert CODEGEN_CACHE_ENTRIES > distinct > 100
 
