@@ -51,10 +51,12 @@ $(TRAINED_DIR)/giellm_training.json: $(TRAIN_DATA)/pairs/train.jsonl conf/finetu
 
 trained-model: $(TRAINED_DIR)/giellm_training.json
 
-# spark-submit finds Spark and the driver's Python through `python3` on PATH: the venv's.
+# spark-submit finds Spark and the driver's Python through `python3` on PATH: the venv's. The local
+# file system's jar (giellm_batch/local_fs.py) goes with it when this machine has a JDK to build it.
+LOCAL_FS_JAR = $(shell $(BIN)/giellm-batch local-fs-jar 2>/dev/null)
 run: setup trained-model
 	PATH="$(CURDIR)/$(BIN):$$PATH" spark-submit --master "local[*]" --packages "$$($(BIN)/giellm-batch delta-package)" \
-		--driver-java-options "$$($(BIN)/giellm-batch driver-java-options)" \
+		--driver-java-options "$$($(BIN)/giellm-batch driver-java-options)" $(if $(LOCAL_FS_JAR),--jars "$(LOCAL_FS_JAR)") \
 		jobs/extract.py --config $(CONFIG)
 
 lint: setup

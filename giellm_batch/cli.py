@@ -152,6 +152,18 @@ def cmd_driver_java_options(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_fs_jar(_: argparse.Namespace) -> int:
+    from giellm_batch.local_fs import available_jar
+
+    jar = available_jar()
+    if jar is None:
+        print("the local file system jar cannot be built here (no JDK: javac and jar); spark-submit runs "
+              "without it use Hadoop's own local file system", file=sys.stderr)
+        return 1
+    print(jar)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="giellm-batch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     java = sub.add_parser("driver-java-options", help="print the driver JVM options for spark-submit "
                                                       "--driver-java-options (a quicker start for batch runs)")
     java.set_defaults(func=cmd_driver_java_options)
+    jar = sub.add_parser("local-fs-jar", help="build if needed and print the jar for spark-submit --jars: a local "
+                                              "file system that starts no chmod/readlink process per file")
+    jar.set_defaults(func=cmd_local_fs_jar)
 
     doctor = sub.add_parser("doctor", help="check this machine can run the job (Java, Delta jars, vLLM, model, "
                                            "GPUs, warehouse); one line per check with a fix for each failure")

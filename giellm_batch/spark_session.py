@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from giellm_batch import local_fs
 from giellm_batch.config import SparkSettings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -99,6 +100,24 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
         starts_jvm = SparkContext._active_spark_context is None
         if short_lived and starts_jvm and "spark.driver.extraJavaOptions" not in settings.conf:
             builder = builder.config("spark.driver.extraJavaOptions", DRIVER_JAVA_OPTIONS)
+        # Local masters only: the jar is on this machine, and there the executors share the driver's
+        # class path. (Not `spark.jars`: spark-submit would read those jars through the very file
+        # system they hold before they are on its class path.)
+        local = settings.master.startswith("local") and not SparkConf().contains("spark.master")
+        jar = local_fs.available_jar() if starts_jvm and local else None
+        if jar is not None:
+            path = os.pathsep.join(filter(None, (settings.conf.get("spark.driver.extraClassPath"), str(jar))))
+            builder = builder.config("spark.driver.extraClassPath", path)
+            for key, value in local_fs.HADOOP_CONF.items():
+                builder = builder.config(key, settings.conf.get(key, value))
+    elif SparkContext._active_spark_context is None:
+        # spark-submit was given the jar (--jars "$(giellm-batch local-fs-jar)"): use its classes.
+        SparkContext._ensure_initialized()
+        submitted = SparkConf()  # now the JVM's: spark-submit's --master and --jars
+        jars = submitted.get("spark.jars", None)
+        if submitted.get("spark.master", "").startswith("local") and local_fs.lists_jar(jars):
+            for key, value in local_fs.HADOOP_CONF.items():
+                builder = builder.config(key, settings.conf.get(key, value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
     _require_delta(spark)
@@ -144,7 +163,9 @@ def write_hadoop_file(spark: Any, path: str, data: bytes) -> None:
 
 
 def fetch_delta_jars() -> None:
-    """Resolve the Delta jars into the Ivy cache once (set-up step), then stop."""
+    """Resolve the Delta jars into the Ivy cache once and build the local file system's jar
+    (set-up steps), then stop."""
+    print(f"local file system jar: {local_fs.available_jar() or 'not built (no JDK): Hadoop default'}")
     spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"))
     spark.range(1).count()
     spark.stop()

@@ -27,14 +27,18 @@ VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_a
 
 def job_command(config: Path, source: Path, warehouse: Path, *extra: str,
                 java_options: str | None = DRIVER_JAVA_OPTIONS) -> list[str]:
-    """The README's spark-submit command for one input and warehouse (INFO logs mark the phases).
+    """The README's spark-submit command for one input and warehouse (INFO logs mark the phases;
+    the local file system's jar, local_fs.py, when this machine can build it).
     `java_options`: the driver's JVM options, None for the JVM's own defaults (bench/cold_start.py
     compares the two)."""
+    from giellm_batch.local_fs import available_jar
     from giellm_batch.spark_session import delta_maven_coordinate
 
     bin_dir = Path(sys.executable).parent
+    jar = available_jar()
     return [str(bin_dir / "spark-submit"), "--master", "local[2]", "--packages", delta_maven_coordinate(),
             *(["--driver-java-options", java_options] if java_options else []),
+            *(["--jars", str(jar)] if jar else []),
             str(REPO / "jobs" / "extract.py"), "--config", str(config), "--input", str(source),
             "--output", str(warehouse), "--log-level", "INFO", *extra]
 
