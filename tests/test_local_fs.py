@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -18,10 +19,8 @@ def _children_started(jvm_pid: int, action: Callable[[], Any]) -> set[str]:
     def children() -> set[str]:
         out: set[str] = set()
         for task in tasks.iterdir():
-            try:
+            with contextlib.suppress(OSError):  # the thread ended meanwhile
                 out.update((task / "children").read_text().split())
-            except OSError:  # the thread ended meanwhile
-                pass
         return out
 
     before, seen, done = children(), set(), threading.Event()
