@@ -10,6 +10,7 @@ options (DRIVER_JAVA_OPTIONS) likewise: set here under python, `--driver-java-op
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import sys
 from typing import Any
@@ -116,9 +117,16 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
         submitted = SparkConf()  # now the JVM's: spark-submit's --master and --jars
         jars = submitted.get("spark.jars", None)
         if submitted.get("spark.master", "").startswith("local") and local_fs.lists_jar(jars):
+            # spark-submit read its own files through Hadoop's local file system, and Hadoop caches
+            # file system instances by scheme, not by settings: drop that one so the session's is ours.
+            jvm: Any = SparkContext._jvm
+            jvm.org.apache.hadoop.fs.FileSystem.getLocal(jvm.org.apache.hadoop.conf.Configuration()).close()
             for key, value in local_fs.HADOOP_CONF.items():
                 builder = builder.config(key, settings.conf.get(key, value))
     spark = builder.getOrCreate()
+    impl = spark.sparkContext._jsc.hadoopConfiguration().get("fs.file.impl")
+    if impl == local_fs.HADOOP_CONF["spark.hadoop.fs.file.impl"]:
+        logging.getLogger("giellm_batch.spark_session").info("local files through %s (local_fs.py)", impl)
     spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
     _require_delta(spark)
     return spark

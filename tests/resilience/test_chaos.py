@@ -27,6 +27,8 @@ def test_kills_while_creating_tables_and_between_writes_then_a_plain_rerun_equal
     # 3. a plain rerun: no unlock, nothing deleted by hand
     third = run(command, tmp_path / "rerun.log", timeout=300)
     assert third.returncode == 0, third.log[-3000:]
+    # spark-submit was given the local file system's jar (local_fs.py) and the job used it
+    assert "local files through giellm.hadoop.NoForkLocalFileSystem" in third.log, third.log[:3000]
     assert differences(table_contents(spark, clean_warehouse), table_contents(spark, warehouse)) == []
     runs = table(spark, warehouse, "runs").collect()
     lost = [r for r in runs if r["status"] == "failed"]
