@@ -101,28 +101,11 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
         starts_jvm = SparkContext._active_spark_context is None
         if short_lived and starts_jvm and "spark.driver.extraJavaOptions" not in settings.conf:
             builder = builder.config("spark.driver.extraJavaOptions", DRIVER_JAVA_OPTIONS)
-        # Local masters only: the jar is on this machine, and there the executors share the driver's
-        # class path. (Not `spark.jars`: spark-submit would read those jars through the very file
-        # system they hold before they are on its class path.)
-        local = settings.master.startswith("local") and not SparkConf().contains("spark.master")
-        jar = local_fs.available_jar() if starts_jvm and local else None
-        if jar is not None:
-            path = os.pathsep.join(filter(None, (settings.conf.get("spark.driver.extraClassPath"), str(jar))))
-            builder = builder.config("spark.driver.extraClassPath", path)
-            for key, value in local_fs.HADOOP_CONF.items():
-                builder = builder.config(key, settings.conf.get(key, value))
+        for key, value in _local_fs_conf(settings, starts_jvm).items():
+            builder = builder.config(key, value)
     elif SparkContext._active_spark_context is None:
-        # spark-submit was given the jar (--jars "$(giellm-batch local-fs-jar)"): use its classes.
-        SparkContext._ensure_initialized()
-        submitted = SparkConf()  # now the JVM's: spark-submit's --master and --jars
-        jars = submitted.get("spark.jars", None)
-        if submitted.get("spark.master", "").startswith("local") and local_fs.lists_jar(jars):
-            # spark-submit read its own files through Hadoop's local file system, and Hadoop caches
-            # file system instances by scheme, not by settings: drop that one so the session's is ours.
-            jvm: Any = SparkContext._jvm
-            jvm.org.apache.hadoop.fs.FileSystem.getLocal(jvm.org.apache.hadoop.conf.Configuration()).close()
-            for key, value in local_fs.HADOOP_CONF.items():
-                builder = builder.config(key, settings.conf.get(key, value))
+        for key, value in _submitted_local_fs_conf(settings).items():
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     impl = spark.sparkContext._jsc.hadoopConfiguration().get("fs.file.impl")
     if impl == local_fs.HADOOP_CONF["spark.hadoop.fs.file.impl"]:
@@ -130,6 +113,40 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
     spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
     _require_delta(spark)
     return spark
+
+
+def _local_fs_conf(settings: SparkSettings, starts_jvm: bool) -> dict[str, str]:
+    """Settings that put local_fs.py's classes in place of Hadoop's for a JVM started here.
+
+    Local masters only: the jar is on this machine, and there the executors share the driver's class
+    path. (Not `spark.jars`: spark-submit would read those jars through the very file system they
+    hold before they are on its class path.) A YAML `spark.conf` entry of the same key wins."""
+    from pyspark import SparkConf
+
+    local = settings.master.startswith("local") and not SparkConf().contains("spark.master")
+    jar = local_fs.available_jar() if starts_jvm and local else None
+    if jar is None:
+        return {}
+    path = os.pathsep.join(filter(None, (settings.conf.get("spark.driver.extraClassPath"), str(jar))))
+    return {"spark.driver.extraClassPath": path,
+            **{key: settings.conf.get(key, value) for key, value in local_fs.HADOOP_CONF.items()}}
+
+
+def _submitted_local_fs_conf(settings: SparkSettings) -> dict[str, str]:
+    """Under spark-submit with a local master and the jar in --jars ("$(giellm-batch local-fs-jar)"):
+    the settings that use its classes."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    submitted = SparkConf()  # now the JVM's: spark-submit's --master and --jars
+    if not (submitted.get("spark.master", "").startswith("local")
+            and local_fs.lists_jar(submitted.get("spark.jars", None))):
+        return {}
+    # spark-submit read its own files through Hadoop's local file system, and Hadoop caches file
+    # system instances by scheme, not by settings: drop that one so the session's is ours.
+    jvm: Any = SparkContext._jvm
+    jvm.org.apache.hadoop.fs.FileSystem.getLocal(jvm.org.apache.hadoop.conf.Configuration()).close()
+    return {key: settings.conf.get(key, value) for key, value in local_fs.HADOOP_CONF.items()}
 
 
 def _require_delta(spark: Any) -> None:
