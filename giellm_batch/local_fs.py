@@ -3,7 +3,7 @@
 Why: pip's pyspark ships without Hadoop's native library, so Hadoop's local file system sets every
 new file's and folder's permissions by running `chmod` and looks up a path's link status (on each
 rename, so on every Delta commit) by running `readlink`. Each is a fork/exec of the driver JVM,
-4-6 ms here: ~180 of them for a small nightly run, ~730 for a first run over 300 articles (Java
+4-7 ms here: ~180 of them for a small nightly run, ~730 for a first run over 300 articles (Java
 Flight Recorder's ProcessStart events, docs/measurements.md, issue 13 eighth pass). The classes in
 `jvm/src` do both in the JVM (java.nio) and leave the rest, checksum files included, to Hadoop.
 
@@ -33,6 +33,11 @@ HADOOP_CONF = {
     "spark.hadoop.fs.file.impl": "giellm.hadoop.NoForkLocalFileSystem",
     "spark.hadoop.fs.AbstractFileSystem.file.impl": "giellm.hadoop.NoForkLocalFs",
 }
+
+
+def hadoop_conf(conf: dict[str, str]) -> dict[str, str]:
+    """HADOOP_CONF, with any key the job's own Spark settings `conf` give left to them."""
+    return {key: conf.get(key, value) for key, value in HADOOP_CONF.items()}
 
 
 def _sources() -> list[Path]:

@@ -128,8 +128,7 @@ def _local_fs_conf(settings: SparkSettings, starts_jvm: bool) -> dict[str, str]:
     if jar is None:
         return {}
     path = os.pathsep.join(filter(None, (settings.conf.get("spark.driver.extraClassPath"), str(jar))))
-    return {"spark.driver.extraClassPath": path,
-            **{key: settings.conf.get(key, value) for key, value in local_fs.HADOOP_CONF.items()}}
+    return {"spark.driver.extraClassPath": path, **local_fs.hadoop_conf(settings.conf)}
 
 
 def _submitted_local_fs_conf(settings: SparkSettings) -> dict[str, str]:
@@ -146,7 +145,7 @@ def _submitted_local_fs_conf(settings: SparkSettings) -> dict[str, str]:
     # system instances by scheme, not by settings: drop that one so the session's is ours.
     jvm: Any = SparkContext._jvm
     jvm.org.apache.hadoop.fs.FileSystem.getLocal(jvm.org.apache.hadoop.conf.Configuration()).close()
-    return {key: settings.conf.get(key, value) for key, value in local_fs.HADOOP_CONF.items()}
+    return local_fs.hadoop_conf(settings.conf)
 
 
 def _require_delta(spark: Any) -> None:

@@ -22,10 +22,6 @@ public class NoForkLocalFs extends ChecksumFs {
     super(new Raw(uri, conf));
   }
 
-  NoForkLocalFs(Configuration conf) throws IOException, URISyntaxException {
-    this(FsConstants.LOCAL_FS_URI, conf);
-  }
-
   static final class Raw extends DelegateToFileSystem {
     Raw(URI uri, Configuration conf) throws IOException, URISyntaxException {
       super(uri, new NoForkRawLocalFileSystem(), conf, FsConstants.LOCAL_FS_URI.getScheme(), false);

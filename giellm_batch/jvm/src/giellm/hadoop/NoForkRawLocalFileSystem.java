@@ -18,7 +18,7 @@ import org.apache.hadoop.io.nativeio.NativeIO;
  * <p>Without Hadoop's native library (libhadoop.so, which pip's pyspark does not ship),
  * RawLocalFileSystem sets a new file's permissions by running {@code chmod} and reads a path's
  * link status (on every rename: each Delta commit) by running {@code readlink}: about 180
- * fork/execs of the driver JVM for a small nightly run, 4-6 ms each on the build machine. This
+ * fork/execs of the driver JVM for a small nightly run, 4-7 ms each on the build machine. This
  * class does both through java.nio in the JVM. Everything else, checksum files included, is
  * Hadoop's own. With the native library loaded, Hadoop's native calls are used as before.
  */
