@@ -26,7 +26,11 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # measured here (docs/measurements.md, issue 13 sixth pass): a night adding 1 article 68.8 -> 54.6 s
 # (means of 3), a first run over 2,000 articles 86.1 -> 71.3 s (means of 2 and 5). Executors' JVMs on
 # a cluster are left as they are.
-DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+# C1 alone also shrinks HotSpot's default code cache from 240 MB to 48 MB, and Spark's generated code
+# plus Delta's filled that in a rerun after kills (CI, stop 23: "Out of space in CodeCache for method
+# handle intrinsic", the job died). So the code cache is sized as tiered HotSpot sizes it; the size is
+# reserved address space, committed only as code is compiled.
+DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 CODEGEN_CACHE_ENTRIES = 2000
 
 

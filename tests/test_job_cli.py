@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,5 +71,11 @@ def test_driver_java_options_are_printed_for_spark_submit_and_this_jvm_accepts_t
     printed = subprocess.run([str(Path(sys.executable).parent / "giellm-batch"), "driver-java-options"],
                              capture_output=True, text=True, timeout=60, check=True).stdout.split()
     assert "-XX:TieredStopAtLevel=1" in printed
-    java = subprocess.run(["java", *printed, "-version"], capture_output=True, text=True, timeout=60)
+    java = subprocess.run(["java", *printed, "-XX:+PrintFlagsFinal", "-version"], capture_output=True, text=True,
+                          timeout=60)
     assert java.returncode == 0, java.stderr
+    # C1 alone gives a 48 MB code cache by default, which a long run filled ("Out of space in CodeCache",
+    # the JVM died); the options must give at least tiered HotSpot's 240 MB.
+    code_cache = re.search(r"\bReservedCodeCacheSize\s+=\s+(\d+)", java.stdout)
+    assert code_cache, java.stdout[-2000:]
+    assert int(code_cache.group(1)) >= 240 * 1024 * 1024
