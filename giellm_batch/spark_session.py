@@ -18,6 +18,7 @@ from typing import Any
 from giellm_batch import local_fs
 from giellm_batch.config import SparkSettings
 
+log = logging.getLogger("giellm_batch.spark_session")
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # The driver JVM of a batch run lives for minutes, and Spark generates fresh code for every query, so
@@ -27,7 +28,7 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # (means of 3), a first run over 2,000 articles 86.1 -> 71.3 s (means of 2 and 5). Executors' JVMs on
 # a cluster are left as they are.
 # C1 alone also shrinks HotSpot's default code cache from 240 MB to 48 MB, and Spark's generated code
-# plus Delta's filled that in a rerun after kills (CI, stop 23: "Out of space in CodeCache for method
+# plus Delta's filled that in a rerun after kills (on CI: "Out of space in CodeCache for method
 # handle intrinsic", the job died; elsewhere a full cache stops the compiler). So the code cache is sized
 # as tiered HotSpot sizes it: reserved address space, committed only as code is compiled. Cold runs over
 # 2,000 articles were 8-9 % shorter with it (docs/measurements.md, issue 13 ninth pass).
@@ -114,7 +115,7 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
     spark = builder.getOrCreate()
     impl = spark.sparkContext._jsc.hadoopConfiguration().get("fs.file.impl")
     if impl == local_fs.HADOOP_CONF["spark.hadoop.fs.file.impl"]:
-        logging.getLogger("giellm_batch.spark_session").info("local files through %s (local_fs.py)", impl)
+        log.info("local files through %s (local_fs.py)", impl)
     spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
     _require_delta(spark)
     return spark
