@@ -226,9 +226,15 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
         return {"quarantine": quarantined} if n_rejected else {}
 
     plan = extraction_plan(config, fault)
-    sentences, unsegmented, n_unsegmented = _segment(config, plan, todo, staging, summary, n_todo)
+    # A night's few articles: every later step's output is held in the driver (staging.stage).
+    in_driver = n_todo <= config.execution.driver_staging_max_articles
+
+    def put(df: Any, name: str) -> Any:
+        return stage(df, staging, name, in_driver)
+
+    sentences, unsegmented, n_unsegmented = _segment(config, plan, todo, put, summary, n_todo)
     watch.lap("segment")
-    extractions, cache_write = _infer(spark, config, plan, sentences, staging, stamp, summary, watch)
+    extractions, cache_write = _infer(spark, config, plan, sentences, put, stamp, summary, watch)
     profile = monitoring.count_and_profile(extractions, summary, plan.max_items if plan.decoding != "free" else 0)
     summary.dedup_hits = summary.prompts - summary.engine_calls
     watch.lap("parse")
@@ -279,7 +285,10 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     return {name: sources[name] for name in report.RUN_SECTIONS if counts[name]}
 
 
-def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str, summary: RunSummary,
+Stage = Callable[[Any, str], Any]  # (step output, name) -> the same rows, computed once (staging.stage)
+
+
+def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, put: Stage, summary: RunSummary,
              n_todo: int) -> tuple[Any, Any, int]:
     """Sentences of the articles to process, the articles that yield none (with a reason), and how
     many those are (with `summary.sentences`, from one aggregation over the staged output)."""
@@ -287,10 +296,10 @@ def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str, s
 
     seg = config.segmentation
     budget = PromptBudget(config.model.path, plan.max_prompt_tokens, plan.prompt_suffixes())
-    segmented = stage(
+    segmented = put(
         todo.select("article_id", "body").mapInPandas(
             segmentation_step(seg.max_sentence_chars, seg.min_sentence_chars, budget), schema=schemas.SEGMENTED),
-        staging, "segmented")
+        "segmented")
     # The step emits either an article's sentences or, if one cannot fit the model, only its reject
     # row: such an article is quarantined whole, never truncated.
     too_long = segmented.filter(F.col("reject_reason").isNotNull()).select(
@@ -307,20 +316,20 @@ def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, staging: str, s
     return sentences, unsegmented, n_todo - int(counts["articles"])
 
 
-def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, staging: str,
+def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, put: Stage,
            stamp: dict[str, str], summary: RunSummary, watch: Stopwatch) -> tuple[Any, list[Callable[[], None]]]:
     """prompts -> distinct engine calls on the GPU stage -> answers joined back -> parsed rows;
     also the prompt cache's write of the new answers, for the caller to run with its other writes."""
     from pyspark.sql import functions as F
 
     ex = config.execution
-    requests = stage(sentences.mapInPandas(prompt_step(plan), schema=schemas.PROMPT_REQUEST), staging, "requests")
+    requests = put(sentences.mapInPandas(prompt_step(plan), schema=schemas.PROMPT_REQUEST), "requests")
     cache = dedup.read_cache(spark, config.output.warehouse) if ex.dedup else None
     # A request whose prompt could not be built (its `error` is set) is answered with that error.
     # Staged: the count below and the generation stage's range sampling and read reuse one anti-join
     # with the prompt cache instead of computing it three times.
-    calls = stage(dedup.engine_inputs(requests.filter(F.col("error").isNull()), cache)
-                   .select("prompt_key", "task", "prompt", "sentence_key"), staging, "calls")
+    calls = put(dedup.engine_inputs(requests.filter(F.col("error").isNull()), cache)
+                .select("prompt_key", "task", "prompt", "sentence_key"), "calls")
     summary.engine_calls = calls.count()
     watch.lap("prompts")
     # A multiple of the task slots: with 5 partitions on 2 engines, one engine idles through the
@@ -337,10 +346,10 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     else:
         with InferenceProgress(spark, summary.engine_calls, ex.progress_interval_seconds,
                                f"run {summary.run_id} inference") as progress:
-            generations = stage(
+            generations = put(
                 _balanced(calls, parts).select("prompt_key", "task", "prompt")
                 .mapInPandas(generation_step(plan, progress.counter), schema=schemas.GENERATION, profile=profile),
-                staging, "generations")
+                "generations")
         answered = runs.record_engines(generations, summary, progress.seconds)
     watch.lap("generate")
     answers = dedup.answers(generations, dedup.cached_answers(cache, requests) if cache is not None else None)
@@ -348,9 +357,9 @@ def _infer(spark: Any, config: JobConfig, plan: ExtractionPlan, sentences: Any, 
     joined = (requests.drop("error").join(answers, "prompt_key")
               .join(sentences.select("article_id", "sentence_idx", "text", "char_start"),
                     ["article_id", "sentence_idx"]))
-    extractions = stage(
+    extractions = put(
         joined.repartition(parts, "article_id").sortWithinPartitions("article_id", "sentence_idx")
-        .mapInPandas(parse_step(plan), schema=schemas.EXTRACTION_STAGE), staging, "extractions")
+        .mapInPandas(parse_step(plan), schema=schemas.EXTRACTION_STAGE), "extractions")
     watch.lap("parse")
     if cache is None:
         return extractions, []

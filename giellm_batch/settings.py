@@ -141,6 +141,11 @@ class ExecutionSettings:
     prompts_per_partition: int = 4000
     dedup: bool = True  # send each distinct prompt to the engine once; reuse outputs across runs (prompt_cache)
     progress_interval_seconds: float = 30.0  # how often the driver logs prompts done, prompts/s and ETA
+    # Runs with at most this many articles to process keep their step outputs (sentences, prompts,
+    # answers, parsed rows) in the driver's memory instead of staging files: a night's few articles
+    # skip a write, commit and listing per step. Each article costs the driver roughly its text
+    # times the task count. 0 = always stage files.
+    driver_staging_max_articles: int = 200
 
 
 @dataclass(frozen=True)
