@@ -106,10 +106,10 @@ def _prefix_cache(llm: Any) -> tuple[float, float]:
 def job_run(config_path: str, source: Path, warehouse: Path, dedup: bool, spark: Any) -> Any:
     # Every job run stages its step outputs as files, the small one too: the fixed and marginal
     # figures are the intercept and slope of one code path (a run of up to
-    # execution.driver_staging_max_articles articles would otherwise hold them in the driver).
+    # execution.driver_staging_max_chars characters would otherwise hold them in the driver).
     ns = argparse.Namespace(config=config_path, output=str(warehouse), input=str(source), input_format="jsonl",
                             model=None, tasks=None, settings=[f"execution.dedup={str(dedup).lower()}",
-                                                              "execution.driver_staging_max_articles=0"])
+                                                              "execution.driver_staging_max_chars=0"])
     config = config_from_args(ns)
     # Tables are created once per warehouse, not per run: outside the timed part (reported apart).
     started = time.monotonic()

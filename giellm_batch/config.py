@@ -276,8 +276,8 @@ def _check_execution(ex: ExecutionSettings, engine: EngineSettings) -> list[str]
         problems.append("execution.cpus_per_engine: must be at least 1")
     if ex.prompts_per_partition < 1:
         problems.append("execution.prompts_per_partition: must be at least 1")
-    if ex.driver_staging_max_articles < 0:
-        problems.append("execution.driver_staging_max_articles: must be 0 (always stage files) or more")
+    if ex.driver_staging_max_chars < 0:
+        problems.append("execution.driver_staging_max_chars: must be 0 (always stage files) or more")
     if ex.progress_interval_seconds <= 0:
         problems.append("execution.progress_interval_seconds: must be > 0")
     if not ex.gpu_resource_name:

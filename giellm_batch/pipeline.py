@@ -190,23 +190,25 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     read, raw = manifest.read_input(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess)
     inputs = stage(selection.classified(spark, raw, warehouse, summary.pipeline_hash, options.reprocess),
                     staging, "input")
-    states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
+    states, todo_chars = selection.tally(inputs)
     if read.skipped is not None and (states.get("done", 0) or states.get("changed", 0)):
         held = selection.held_by_skipped_files(spark, warehouse, summary.pipeline_hash, inputs, read.skipped)
         if held is not None:  # ids already finished from files skipped unread: duplicates
             inputs = stage(held, staging, "input-checked")
-            states = {r["state"]: r["count"] for r in inputs.groupBy("state").count().collect()}
+            states, todo_chars = selection.tally(inputs)
     summary.files_skipped = read.skipped_files
     summary.articles_in = sum(states.values()) + read.skipped_records
     summary.articles_skipped = states.get("done", 0) + read.skipped_records
     n_rejected, n_changed = states.get("rejected", 0), states.get("changed", 0)
     n_unfinished = states.get("unfinished", 0) + n_changed
     rejected = inputs.filter(F.col("state") == "rejected")
-    unfinished = inputs.filter(F.col("state").isin("unfinished", "changed")).drop("state")
+    unfinished = inputs.filter(F.col("state").isin(*selection.TO_PROCESS)).drop("state")
     windowed = bool(options.since or options.until or options.limit is not None)
-    todo = (stage(selection.window(unfinished, options.since, options.until, options.limit), staging, "todo")
-            if windowed else unfinished)
-    n_todo = todo.count() if windowed else n_unfinished
+    todo, n_todo = unfinished, n_unfinished
+    if windowed:
+        todo = stage(selection.window(unfinished, options.since, options.until, options.limit), staging, "todo")
+        window = todo.agg(F.count(F.lit(1)).alias("n"), F.sum(F.length("body")).alias("chars")).first()
+        n_todo, todo_chars = int(window["n"]), int(window["chars"] or 0)
     summary.articles_deferred = n_unfinished - n_todo
     log.warning("run %s: %d records in (%d files skipped unread), %d rejected at read, %d already done, "
                 "%d deferred, %d to process", run_id, summary.articles_in, summary.files_skipped, n_rejected,
@@ -227,7 +229,10 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
 
     plan = extraction_plan(config, fault)
     # A night's few articles: every later step's output is held in the driver (staging.stage).
-    in_driver = n_todo <= config.execution.driver_staging_max_articles
+    in_driver = todo_chars <= config.execution.driver_staging_max_chars
+    log.info("run %s: %d characters to process: step outputs %s (execution.driver_staging_max_chars=%d)", run_id,
+             todo_chars, "held in the driver" if in_driver else "staged as files",
+             config.execution.driver_staging_max_chars)
 
     def put(df: Any, name: str) -> Any:
         return stage(df, staging, name, in_driver)

@@ -37,6 +37,19 @@ def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reproce
     return inputs.withColumn("state", state).drop("_done")
 
 
+TO_PROCESS = ("unfinished", "changed")  # the states of the records a run processes
+
+
+def tally(inputs: Any) -> tuple[dict[str, int], int]:
+    """Records per state of `inputs` (classified, staged), and the body characters of those to
+    process (what a run holds in the driver when it is small: pipeline.py): one aggregation."""
+    from pyspark.sql import functions as F
+
+    rows = inputs.groupBy("state").agg(F.count(F.lit(1)).alias("n"), F.sum(F.length("body")).alias("chars")).collect()
+    return ({r["state"]: int(r["n"]) for r in rows},
+            sum(int(r["chars"] or 0) for r in rows if r["state"] in TO_PROCESS))
+
+
 def held_by_skipped_files(spark: Any, warehouse: str, pipeline_hash: str, inputs: Any, skipped: Any) -> Any | None:
     """`inputs` (classified, staged) with each record rejected as a duplicate whose id was finished
     from another file that this run skipped unread (unchanged), or None when there is none.

@@ -67,7 +67,7 @@ def test_execution_settings_are_validated_with_what_to_fix(tmp_path, tiny_model)
 input: {path: REPO/data/sample/text}
 model: {path: REPO/models/tiny-giellm}
 engine: {tensor_parallel_size: 2}
-execution: {gpus_per_engine: 1, prompts_per_partition: 0, dedupe: false, driver_staging_max_articles: -1}
+execution: {gpus_per_engine: 1, prompts_per_partition: 0, dedupe: false, driver_staging_max_chars: -1}
 task_registry: REPO/conf/tasks.yaml
 tasks: [scnm_ner]
 """)
@@ -77,7 +77,7 @@ tasks: [scnm_ner]
     assert "execution.gpus_per_engine (1) must equal engine.tensor_parallel_size (2)" in message
     assert "execution.prompts_per_partition: must be at least 1" in message
     assert "unknown key 'dedupe'; did you mean 'dedup'?" in message
-    assert "execution.driver_staging_max_articles: must be 0 (always stage files) or more" in message
+    assert "execution.driver_staging_max_chars: must be 0 (always stage files) or more" in message
 
 
 def test_set_flag_overrides_one_value_and_is_validated(tiny_model):

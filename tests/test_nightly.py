@@ -106,7 +106,7 @@ def test_task_failing_on_first_attempt_is_retried_and_equals_a_clean_run(spark, 
     monkeypatch.setenv(FAULT_ENV, "in_task")  # the fixture's local[2,2] allows one retry per task
     # Step outputs staged as files (the clean run, like every small run, held them in the driver):
     # both ways give the same tables.
-    assert job.main(argv(source, warehouse, "--set", "execution.driver_staging_max_articles=0")) == 0
+    assert job.main(argv(source, warehouse, "--set", "execution.driver_staging_max_chars=0")) == 0
     assert contents(spark, warehouse) == expected
 
 
