@@ -144,8 +144,9 @@ class ExecutionSettings:
     # Runs whose articles to process hold at most this many characters of body text keep their step
     # outputs (sentences, prompts, answers, parsed rows) in the driver's memory instead of staging
     # files: a night's few articles skip a write, commit and listing per step. The driver then holds
-    # about 3 bytes x characters x (1 + 3 x tasks), twice (Python and JVM): ~40 MB at the default
-    # with 4 tasks (~100-200 news articles). 0 = always stage files.
+    # about 3 bytes x characters x (1 + 3 x tasks), twice (Python and JVM), ~40 MB at the default
+    # with 4 tasks (~100-200 news articles), plus the engine's answers (at most engine.max_new_tokens
+    # each, twice). 0 = always stage files.
     driver_staging_max_chars: int = 300_000
 
 
