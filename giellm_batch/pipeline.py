@@ -207,8 +207,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     todo, n_todo = unfinished, n_unfinished
     if windowed:
         todo = stage(selection.window(unfinished, options.since, options.until, options.limit), staging, "todo")
-        window = todo.agg(F.count(F.lit(1)).alias("n"), F.sum(F.length("body")).alias("chars")).first()
-        n_todo, todo_chars = int(window["n"]), int(window["chars"] or 0)
+        n_todo, todo_chars = selection.size(todo)
     summary.articles_deferred = n_unfinished - n_todo
     log.warning("run %s: %d records in (%d files skipped unread), %d rejected at read, %d already done, "
                 "%d deferred, %d to process", run_id, summary.articles_in, summary.files_skipped, n_rejected,
@@ -228,7 +227,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
         return {"quarantine": quarantined} if n_rejected else {}
 
     plan = extraction_plan(config, fault)
-    # A night's few articles: every later step's output is held in the driver (staging.stage).
+    # Few characters to process (a night's news): every later step's output is held in the driver.
     in_driver = todo_chars <= config.execution.driver_staging_max_chars
     log.info("run %s: %d characters to process: step outputs %s (execution.driver_staging_max_chars=%d)", run_id,
              todo_chars, "held in the driver" if in_driver else "staged as files",

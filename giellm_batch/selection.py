@@ -40,14 +40,26 @@ def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reproce
 TO_PROCESS = ("unfinished", "changed")  # the states of the records a run processes
 
 
-def tally(inputs: Any) -> tuple[dict[str, int], int]:
-    """Records per state of `inputs` (classified, staged), and the body characters of those to
-    process (what a run holds in the driver when it is small: pipeline.py): one aggregation."""
+def _size_columns() -> list[Any]:
+    """Records (`n`) and body characters (`chars`): what a run holds in the driver when it is small
+    (pipeline.py)."""
     from pyspark.sql import functions as F
 
-    rows = inputs.groupBy("state").agg(F.count(F.lit(1)).alias("n"), F.sum(F.length("body")).alias("chars")).collect()
+    return [F.count(F.lit(1)).alias("n"), F.sum(F.length("body")).alias("chars")]
+
+
+def tally(inputs: Any) -> tuple[dict[str, int], int]:
+    """Records per state of `inputs` (classified, staged), and the body characters of those to
+    process: one aggregation."""
+    rows = inputs.groupBy("state").agg(*_size_columns()).collect()
     return ({r["state"]: int(r["n"]) for r in rows},
             sum(int(r["chars"] or 0) for r in rows if r["state"] in TO_PROCESS))
+
+
+def size(articles: Any) -> tuple[int, int]:
+    """(records, body characters) of `articles`, e.g. a run's window: one aggregation."""
+    row = articles.agg(*_size_columns()).first()
+    return int(row["n"]), int(row["chars"] or 0)
 
 
 def held_by_skipped_files(spark: Any, warehouse: str, pipeline_hash: str, inputs: Any, skipped: Any) -> Any | None:
