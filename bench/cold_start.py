@@ -5,10 +5,13 @@ fresh folder and warehouse, runs `spark-submit jobs/extract.py` once over them (
 1 % new articles and runs the same command again (a night). Every run is a new JVM and new Python
 workers, so start-up, class loading and JIT warm-up are paid each time, as in production; the
 in-process benches (nightly.py, throughput.py) reuse one warm session and do not see them.
-Cycles alternate between the README's driver options (spark_session.DRIVER_JAVA_OPTIONS) and the
-JVM's defaults, in the order A B B A. Last line is machine-readable.
+Cycles alternate between the README's driver options (`giellm-batch driver-java-options`: JIT options
+and the class archive, jvm_archive.py) and a baseline, in the order A B B A: `--baseline jvm-defaults`
+(no driver options at all) or `--baseline no-archive` (the JIT options without the class archive).
+Last line is machine-readable.
 
     python bench/cold_start.py [--articles 200] [--tasks scnm_ner] [--config conf/smoke.yaml] [--cycles 4]
+                               [--baseline jvm-defaults|no-archive]
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from nightly import write_articles  # noqa: E402
 
 from giellm_batch.resilience.chaos import job_command, run  # noqa: E402
 from giellm_batch.segmentation import livedoor_sentences  # noqa: E402
-from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS  # noqa: E402
+from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS, driver_java_options  # noqa: E402
 
-MODES = {"driver options": DRIVER_JAVA_OPTIONS, "JVM defaults": None}
+BASELINES = {"jvm-defaults": None, "no-archive": DRIVER_JAVA_OPTIONS}
 
 
 def summary_line(log: str) -> dict[str, object]:
@@ -46,19 +49,22 @@ def main() -> int:
     parser.add_argument("--tasks", default="scnm_ner")
     parser.add_argument("--config", default=str(REPO / "conf" / "smoke.yaml"))
     parser.add_argument("--cycles", type=int, default=4, help="first run + night pairs, modes alternating A B B A")
+    parser.add_argument("--baseline", choices=sorted(BASELINES), default="jvm-defaults",
+                        help="what the driver options are compared with")
     args = parser.parse_args()
+    modes = {"driver options": driver_java_options(), "baseline": BASELINES[args.baseline]}
 
     sentences = livedoor_sentences(REPO / "data" / "sample" / "text")
     new = max(1, round(args.articles * args.new_share))
-    order = [("driver options", "JVM defaults", "JVM defaults", "driver options")[n % 4] for n in range(args.cycles)]
-    times: dict[str, dict[str, list[float]]] = {mode: {"first": [], "night": []} for mode in MODES}
+    order = [("driver options", "baseline", "baseline", "driver options")[n % 4] for n in range(args.cycles)]
+    times: dict[str, dict[str, list[float]]] = {mode: {"first": [], "night": []} for mode in modes}
     failures = 0
     with tempfile.TemporaryDirectory(prefix="giellm-cold-") as tmp:
         for n, mode in enumerate(order):
             source, warehouse = Path(tmp) / f"in{n}", Path(tmp) / f"wh{n}"
             write_articles(source, 0, args.articles, sentences, random.Random(0))
             command = job_command(Path(args.config), source, warehouse, "--tasks", args.tasks,
-                                  java_options=MODES[mode])
+                                  java_options=modes[mode])
             for kind in ("first", "night"):
                 if kind == "night":
                     write_articles(source, args.articles, new, sentences, random.Random(1))
@@ -78,10 +84,10 @@ def main() -> int:
 
     first = {mode: mean(t["first"]) for mode, t in times.items()}
     night = {mode: mean(t["night"]) for mode, t in times.items()}
-    print(f"driver options: {DRIVER_JAVA_OPTIONS}")
-    print(f"first_s={first['driver options']:.1f} first_jvm_defaults_s={first['JVM defaults']:.1f} "
-          f"night_s={night['driver options']:.1f} night_jvm_defaults_s={night['JVM defaults']:.1f} "
-          f"night_ratio={night['driver options'] / night['JVM defaults']:.3f} "
+    print(f"driver options: {modes['driver options']}\nbaseline ({args.baseline}): {modes['baseline']}")
+    print(f"first_s={first['driver options']:.1f} first_baseline_s={first['baseline']:.1f} "
+          f"night_s={night['driver options']:.1f} night_baseline_s={night['baseline']:.1f} "
+          f"night_ratio={night['driver options'] / night['baseline']:.3f} baseline={args.baseline} "
           f"articles={args.articles} new={new} tasks={args.tasks} failures={failures}")
     return 1 if failures else 0
 

@@ -146,9 +146,21 @@ def cmd_delta_package(_: argparse.Namespace) -> int:
 
 
 def cmd_driver_java_options(_: argparse.Namespace) -> int:
-    from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS
+    from giellm_batch.spark_session import driver_java_options
 
-    print(DRIVER_JAVA_OPTIONS)
+    print(driver_java_options())
+    return 0
+
+
+def cmd_jvm_archive(args: argparse.Namespace) -> int:
+    from giellm_batch import jvm_archive_build
+
+    try:
+        path = jvm_archive_build.ensure(force=args.force)
+    except Exception as exc:  # an optimisation: runs work without it, so set-up goes on
+        print(f"no JVM class archive ({exc}); runs start without it (a few seconds slower)", file=sys.stderr)
+        return 0
+    print(path)
     return 0
 
 
@@ -236,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     java = sub.add_parser("driver-java-options", help="print the driver JVM options for spark-submit "
                                                       "--driver-java-options (a quicker start for batch runs)")
     java.set_defaults(func=cmd_driver_java_options)
+    archive = sub.add_parser("jvm-archive", help="build (once per JDK/Spark/Delta, ~1 min) the class-data-sharing "
+                                                 "archive that driver-java-options names: cold runs start ~5 s sooner")
+    archive.add_argument("--force", action="store_true", help="rebuild even if a complete archive exists")
+    archive.set_defaults(func=cmd_jvm_archive)
     jar = sub.add_parser("local-fs-jar", help="build if needed and print the jar for spark-submit --jars: a local "
                                               "file system that starts no chmod/readlink process per file")
     jar.set_defaults(func=cmd_local_fs_jar)

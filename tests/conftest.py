@@ -34,7 +34,18 @@ def tiny_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def spark(tiny_model: Path) -> Iterator[Any]:
+def jvm_archive() -> Path:
+    """This machine's class archive for driver JVMs (`make setup` builds it; built here if it has not),
+    so the tests' JVM and the spark-submit runs start as users' runs do."""
+    from giellm_batch import jvm_archive, jvm_archive_build
+
+    path = jvm_archive_build.ensure()
+    assert path is not None and jvm_archive.java_options(), path
+    return path
+
+
+@pytest.fixture(scope="session")
+def spark(tiny_model: Path, jvm_archive: Path) -> Iterator[Any]:
     from giellm_batch.spark_session import build_spark
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")

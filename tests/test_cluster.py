@@ -98,13 +98,13 @@ def standalone_cluster(tmp_path_factory) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_cluster_run_pins_one_engine_per_gpu_and_equals_a_local_run(spark, standalone_cluster, clean_run, tmp_path):
-    from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS, delta_maven_coordinate
+    from giellm_batch.spark_session import delta_maven_coordinate, driver_java_options
 
     source, local_contents, _ = clean_run  # the same input and tasks, run in-process on local[2,2]
     cluster_wh = tmp_path / "cluster-wh"
     submit = [
         str(PYSPARK_BIN / "spark-submit"), "--master", standalone_cluster, "--packages", delta_maven_coordinate(),
-        "--driver-java-options", DRIVER_JAVA_OPTIONS,
+        "--driver-java-options", driver_java_options(),
         "--conf", "spark.executor.cores=1", "--conf", "spark.executor.memory=1g",
         "--conf", "spark.executor.resource.gpu.amount=1",
         str(REPO / "jobs" / "extract.py"),

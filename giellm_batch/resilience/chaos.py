@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from giellm_batch.schemas import TABLES
-from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS
+from giellm_batch.spark_session import driver_java_options
 
 REPO = Path(__file__).resolve().parents[2]
 # Columns that name the run that wrote a row, or when: they differ between any two runs.
@@ -26,16 +26,17 @@ VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_a
 
 
 def job_command(config: Path, source: Path, warehouse: Path, *extra: str,
-                java_options: str | None = DRIVER_JAVA_OPTIONS) -> list[str]:
+                java_options: str | None = "") -> list[str]:
     """The README's spark-submit command for one input and warehouse (INFO logs mark the phases;
     the local file system's jar, local_fs.py, when this machine can build it).
-    `java_options`: the driver's JVM options, None for the JVM's own defaults (bench/cold_start.py
-    compares the two)."""
+    `java_options`: the driver's JVM options; "" (default) for the README's (`driver_java_options()`),
+    None for the JVM's own defaults (bench/cold_start.py compares them)."""
     from giellm_batch.local_fs import available_jar
     from giellm_batch.spark_session import delta_maven_coordinate
 
     bin_dir = Path(sys.executable).parent
     jar = available_jar()
+    java_options = driver_java_options() if java_options == "" else java_options
     return [str(bin_dir / "spark-submit"), "--master", "local[2]", "--packages", delta_maven_coordinate(),
             *(["--driver-java-options", java_options] if java_options else []),
             *(["--jars", str(jar)] if jar else []),
