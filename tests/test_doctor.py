@@ -24,10 +24,11 @@ def test_cli_needs_no_repository_folder(tmp_path):
     assert prompt.stdout.splitlines() == ["山田太郎は東京に住む。", "‹社会>‹文芸>‹学問>‹技術>‹自然>", "固有表現抽出"]
 
 
-def test_doctor_passes_here_and_names_each_failure_with_a_fix(tiny_model, tmp_path):
+def test_doctor_passes_here_and_names_each_failure_with_a_fix(tiny_model, jvm_archive, tmp_path):
     lines: list[str] = []
     assert run_checks(str(CONFIG), lines.append) == 0, lines
-    assert lines[-1] == "8/8 checks passed"
+    assert lines[-1] == "9/9 checks passed"
+    assert f"ok   jvm-cds    class archive {jvm_archive}" in lines
     bad = tmp_path / "bad.yaml"
     bad.write_text(CONFIG.read_text(encoding="utf-8").replace("../models/tiny-giellm", "/no/such/model")
                    .replace("../", f"{REPO}/")
