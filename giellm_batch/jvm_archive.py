@@ -3,8 +3,9 @@
 Why: a cold `spark-submit` spends seconds loading and verifying the ~20,000 classes of Spark, Delta,
 Parquet and Arrow before and during its first queries. HotSpot can map them from an archive made by
 an earlier JVM instead (JDK 13+ dynamic CDS: `-XX:ArchiveClassesAtExit` writes it at exit,
-`-XX:SharedArchiveFile` maps it). Measured here: cold first runs of 3 articles 39.0 -> 35.5 s (means of 3,
-docs/measurements.md, issue 13 eleventh pass).
+`-XX:SharedArchiveFile` maps it). Measured here (`python bench/cold_start.py --baseline no-archive`):
+a cold night adding 2 articles to 200 took 24.4 s against 28.5 s without it, the first run 40.6 against
+44.3 s (means of 2; docs/measurements.md, issue 13 eleventh pass).
 
 Safety: the JVM checks an archive against its own build and classpath and, if they differ, prints a
 warning and runs without it; a class from a jar that changed since is loaded from the jar (its bytes'

@@ -31,9 +31,10 @@ def build(root: Path | None = None, timeout: float = 600) -> Path:
     if path is None:
         raise RuntimeError("no JDK found: set JAVA_HOME or put `java` on PATH")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_builds(path.parent, timeout)
     bin_dir = Path(sys.executable).parent
     jar = available_jar()
-    with tempfile.TemporaryDirectory(prefix="giellm-jvm-archive-", dir=path.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=_BUILD_PREFIX, dir=path.parent) as tmp:
         partial = Path(tmp) / path.name
         command = [str(bin_dir / "spark-submit"), "--master", "local[2]", "--packages", delta_maven_coordinate(),
                    "--driver-java-options", f"{DRIVER_JAVA_OPTIONS} -XX:ArchiveClassesAtExit={partial}",
@@ -43,13 +44,42 @@ def build(root: Path | None = None, timeout: float = 600) -> Path:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0 or not partial.exists():
             raise RuntimeError(f"building the JVM archive failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-        size = partial.stat().st_size
-        os.replace(partial, path)  # same folder: atomic. The size goes last: a reader that finds it matching
-        # the file has a whole archive (jvm_archive.complete).
+        publish(partial, path)
+    return path
+
+
+def publish(partial: Path, path: Path) -> None:
+    """Move a freshly written archive to `path` once a JVM has mapped it without dying.
+
+    Why the check: a dump cut short (disk full) leaves a truncated file, and a JVM given a truncated
+    archive dies at start (SIGBUS, exit 134, measured), which would stop every run. Then the rename
+    (same folder: atomic), then the size sidecar: a reader that finds the two agreeing has a whole
+    archive (jvm_archive.complete)."""
+    home = jvm_archive.java_home()
+    java = str(home / "bin" / "java") if home is not None else "java"
+    check = subprocess.run([java, f"-XX:SharedArchiveFile={partial}", "-version"], capture_output=True, text=True,
+                           timeout=120, cwd=partial.parent)  # cwd: a crash's hs_err file goes with the folder
+    if check.returncode != 0:
+        raise RuntimeError(f"the new JVM archive does not load (java exit {check.returncode}); not used:\n"
+                           f"{check.stderr[-1500:]}")
+    size = partial.stat().st_size
+    os.replace(partial, path)
     sidecar = path.with_suffix(".size")
     sidecar.with_suffix(".tmp").write_text(str(size))
     os.replace(sidecar.with_suffix(".tmp"), sidecar)
-    return path
+
+
+_BUILD_PREFIX = "giellm-jvm-archive-"
+
+
+def _remove_abandoned_builds(folder: Path, timeout: float) -> None:
+    """Folders of builds killed mid-way (~200 MB each); one younger than a build may take is left alone."""
+    import shutil
+    import time
+
+    for stale in folder.glob(f"{_BUILD_PREFIX}*"):
+        if stale.is_dir() and time.time() - stale.stat().st_mtime > timeout:
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def exercise(spark: object, root: Path) -> None:

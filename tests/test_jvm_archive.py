@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from giellm_batch import jvm_archive
 
 
@@ -38,3 +40,24 @@ def test_a_path_with_whitespace_is_left_out(tmp_path):
     path.write_bytes(b"x" * 10)
     path.with_suffix(".size").write_text("10")
     assert jvm_archive.java_options(root) == ""
+
+
+def test_a_truncated_archive_is_never_published(jvm_archive, tmp_path):
+    # A dump cut short (disk full) would kill every JVM started with it: publish() maps it first.
+    if jvm_archive is None:
+        pytest.skip("this JDK writes no class archive (see the jvm_archive fixture's warning)")
+    from giellm_batch.jvm_archive import java_options
+    from giellm_batch.jvm_archive_build import publish
+
+    whole = jvm_archive.read_bytes()
+    target = tmp_path / "jvm" / jvm_archive.name
+    target.parent.mkdir()
+    cut = tmp_path / "cut.jsa"
+    cut.write_bytes(whole[: len(whole) // 4])
+    with pytest.raises(RuntimeError, match="does not load"):
+        publish(cut, target)
+    assert not target.exists() and java_options(tmp_path) == ""
+    full = tmp_path / "full.jsa"
+    full.write_bytes(whole)
+    publish(full, target)
+    assert java_options(tmp_path) == f"-XX:SharedArchiveFile={target}"
