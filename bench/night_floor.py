@@ -38,20 +38,22 @@ from giellm_batch.segmentation import livedoor_sentences
 from giellm_batch.spark_session import build_spark
 
 
-def floor(spark: Any, warehouse: str, night: RunSummary, new_ids: list[str], sizes: dict[str, int]) -> dict[str, float]:
-    """Seconds of each of the night's unavoidable Delta operations, run on `warehouse` (a copy)."""
+def floor(spark: Any, source: str, warehouse: str, night: RunSummary, new_ids: list[str],
+          sizes: dict[str, int]) -> dict[str, float]:
+    """Seconds of each of the night's unavoidable Delta operations, run on `warehouse` (a fresh copy of
+    `source`, so that, as in the night, no table's state is loaded before the clock starts)."""
     from pyspark.sql import functions as F
 
     seconds: dict[str, float] = {}
-    # Rows of the night's sizes, taken from the tables and held in the driver before the clock starts.
-    held = {name: spark.createDataFrame(tables.read_table(spark, warehouse, name).limit(n).toArrow())
+    # Rows of the night's sizes, taken from the original's tables and held in the driver beforehand.
+    held = {name: spark.createDataFrame(tables.read_table(spark, source, name).limit(n).toArrow())
             for name, n in sizes.items() if n}
 
     def append(name: str) -> None:
         held[name].write.format("delta").mode("append").save(tables.table_path(warehouse, name))
 
     ids = spark.createDataFrame([(i,) for i in new_ids], "article_id string")
-    keys = spark.createDataFrame(tables.read_table(spark, warehouse, "prompt_cache").limit(max(night.prompts, 1))
+    keys = spark.createDataFrame(tables.read_table(spark, source, "prompt_cache").limit(max(night.prompts, 1))
                                  .select("prompt_key").toArrow())
     started = time.monotonic()
     done = tables.read_table(spark, warehouse, "articles").filter(F.col("pipeline_hash") == night.pipeline_hash)
@@ -119,7 +121,7 @@ def main() -> None:
                          "prompt_cache": night.engine_calls, "articles": night.articles_processed, "runs": 1}
                 print(f"night {n}: {nights[-1] if n else time.monotonic() - started:.2f}s {night.step_seconds_json}")
             else:
-                floors.append(floor(spark, str(copy), night, new_ids, sizes))
+                floors.append(floor(spark, str(warehouse), str(copy), night, new_ids, sizes))
                 print(f"floor {n}: " + ", ".join(f"{k} {v:.2f}s" for k, v in floors[-1].items()))
             shutil.rmtree(copy)
         night_s = sum(nights) / len(nights)
