@@ -53,6 +53,9 @@ def main() -> int:
                         help="what the driver options are compared with")
     args = parser.parse_args()
     modes = {"driver options": driver_java_options(), "baseline": BASELINES[args.baseline]}
+    if modes["driver options"] == modes["baseline"]:
+        parser.error(f"--baseline {args.baseline} equals the driver options here ({modes['baseline']}): "
+                     "build the class archive first (giellm-batch jvm-archive)")
 
     sentences = livedoor_sentences(REPO / "data" / "sample" / "text")
     new = max(1, round(args.articles * args.new_share))

@@ -11,14 +11,18 @@ Safety: the JVM checks an archive against its own build and classpath and, if th
 warning and runs without it; a class from a jar that changed since is loaded from the jar (its bytes'
 CRC is compared). The one thing that crashes a JVM is a truncated archive, so an archive is written
 under a temporary name and published by rename, with its size in a sidecar that `java_options()`
-checks before naming it. The archive's name carries the JDK, Spark and Delta versions: an upgrade
-makes a new one instead of a warning on every run. Building it: jvm_archive_build.py.
+checks before naming it. The archive records the absolute paths, sizes and times of the classpath's
+jars (pip's pyspark/jars) and the JVM refuses it if any differ, so the archive's name hashes the
+JDK, the Spark and Delta versions and that folder's path and listing: a rebuilt venv, an upgrade or
+another clone finds no archive (and `make setup` builds its own) instead of one the JVM would refuse
+with a warning on every run. Building it: jvm_archive_build.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 from pathlib import Path
@@ -37,28 +41,50 @@ def cache_root() -> Path:
     return Path(os.environ.get("GIELLM_BATCH_CACHE") or Path.home() / ".cache" / "giellm-batch")
 
 
+def spark_jars() -> Path:
+    """The folder of the jars on the driver JVM's classpath (pip's pyspark), as the archive records it."""
+    import pyspark
+
+    return Path(os.path.realpath(Path(pyspark.__file__).parent / "jars"))
+
+
+def _classpath_listing(jars: Path) -> str:
+    """Name, size and modification time of every jar: what the JVM compares before using an archive."""
+    try:
+        entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(jars) if e.is_file())
+    except OSError:
+        return ""
+    return json.dumps(entries)
+
+
 def archive_path(root: Path | None = None) -> Path | None:
-    """Where this JDK + Spark + Delta's archive lives (None: no JDK found)."""
+    """Where the archive for this JDK, Spark, Delta and classpath lives (None: no JDK found)."""
     home = java_home()
     if home is None:
         return None
     release = home / "release"
     jdk = release.read_text(errors="replace") if release.exists() else str(home)
-    key = "|".join([jdk, str(home), importlib.metadata.version("pyspark"), importlib.metadata.version("delta-spark")])
+    jars = spark_jars()
+    key = "|".join([jdk, str(home), importlib.metadata.version("pyspark"), importlib.metadata.version("delta-spark"),
+                    str(jars), _classpath_listing(jars)])
     return (root or cache_root()) / "jvm" / f"driver-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsa"
 
 
+def sidecar(path: Path) -> Path:
+    """Written after the archive: its size (checked before use) and the jar folder it was built for."""
+    return path.with_suffix(".json")
+
+
 def complete(path: Path) -> bool:
-    sidecar = path.with_suffix(".size")
     try:
-        return path.stat().st_size == int(sidecar.read_text().strip())
-    except (OSError, ValueError):
+        return path.stat().st_size == int(json.loads(sidecar(path).read_text())["size"])
+    except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
 def java_options(root: Path | None = None) -> str:
-    """`-XX:SharedArchiveFile=...` when a complete archive exists for this JDK/Spark/Delta, else ''.
-    (A path with whitespace is left out: Spark splits --driver-java-options on it.)"""
+    """`-XX:SharedArchiveFile=...` when a complete archive exists for this JDK/Spark/Delta/classpath,
+    else ''. (A path with whitespace is left out: Spark splits --driver-java-options on it.)"""
     path = archive_path(root)
     usable = path is not None and not any(c.isspace() for c in str(path)) and complete(path)
     return f"-XX:SharedArchiveFile={path}" if usable else ""

@@ -1,25 +1,63 @@
 """Building the driver JVM's class archive (jvm_archive.py): a spark-submit of a small workload that
 runs the kinds of query a job runs, with `-XX:ArchiveClassesAtExit` (~1 min here, once per machine,
-JDK, Spark and Delta; `giellm-batch jvm-archive`, `make setup`)."""
+JDK, Spark, Delta and venv; `giellm-batch jvm-archive`, `make setup`)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from giellm_batch import jvm_archive
 
+RETRY_FAILED_AFTER_S = 24 * 3600  # a JDK that cannot write an archive is not asked again every run
+
 
 def ensure(root: Path | None = None, force: bool = False) -> Path | None:
-    """The archive, built first if missing or incomplete (`force`: always rebuilt)."""
+    """The archive, built first if missing or incomplete (`force`: always rebuilt, failed or not).
+
+    One build at a time per cache folder (a file lock): two clones' `make setup`, or a setup beside
+    a test session, wait for each other instead of racing; the one that waited finds it built. A build
+    that failed is not retried for a day (its error is raised again), unless forced."""
     path = jvm_archive.archive_path(root)
-    if path is not None and jvm_archive.complete(path) and not force:
+    if path is None:
+        raise RuntimeError("no JDK found: set JAVA_HOME or put `java` on PATH")
+    if jvm_archive.complete(path) and not force:
         return path
-    return build(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.parent / ".lock"):
+        if jvm_archive.complete(path) and not force:
+            return path
+        failed = path.with_suffix(".failed")
+        if not force and failed.exists() and time.time() - failed.stat().st_mtime < RETRY_FAILED_AFTER_S:
+            raise RuntimeError(f"{failed.read_text()[-1500:]}\n(an earlier build failed; `giellm-batch jvm-archive "
+                               "--force` tries again)")
+        try:
+            built = build(root)
+        except Exception as exc:
+            failed.write_text(f"{type(exc).__name__}: {exc}")
+            raise
+        failed.unlink(missing_ok=True)
+        return built
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build(root: Path | None = None, timeout: float = 600) -> Path:
@@ -53,8 +91,8 @@ def publish(partial: Path, path: Path) -> None:
 
     Why the check: a dump cut short (disk full) leaves a truncated file, and a JVM given a truncated
     archive dies at start (SIGBUS, exit 134, measured), which would stop every run. Then the rename
-    (same folder: atomic), then the size sidecar: a reader that finds the two agreeing has a whole
-    archive (jvm_archive.complete)."""
+    (same folder: atomic), then the sidecar with its size: a reader that finds the two agreeing has
+    a whole archive (jvm_archive.complete). Callers hold the cache folder's lock (`ensure`)."""
     home = jvm_archive.java_home()
     java = str(home / "bin" / "java") if home is not None else "java"
     check = subprocess.run([java, f"-XX:SharedArchiveFile={partial}", "-version"], capture_output=True, text=True,
@@ -64,9 +102,28 @@ def publish(partial: Path, path: Path) -> None:
                            f"{check.stderr[-1500:]}")
     size = partial.stat().st_size
     os.replace(partial, path)
-    sidecar = path.with_suffix(".size")
-    sidecar.with_suffix(".tmp").write_text(str(size))
-    os.replace(sidecar.with_suffix(".tmp"), sidecar)
+    jars = str(jvm_archive.spark_jars())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
+    with os.fdopen(fd, "w") as out:
+        json.dump({"size": size, "jars": jars}, out)
+    os.chmod(tmp, 0o644)  # as the archive: readable by every user of a shared cache (an image's)
+    os.replace(tmp, jvm_archive.sidecar(path))
+    _remove_superseded(path, jars)
+
+
+def _remove_superseded(path: Path, jars: str) -> None:
+    """Other archives (~200 MB each) built for this same jar folder (before a venv rebuild or an
+    upgrade) or for one that is gone, and any left by older versions of this module."""
+    for other in path.parent.glob("driver-*.jsa"):
+        if other == path:
+            continue
+        try:
+            built_for = json.loads(jvm_archive.sidecar(other).read_text()).get("jars", "")
+        except (OSError, ValueError, AttributeError):
+            built_for = ""  # no readable sidecar: never named by java_options, so never in use
+        if not built_for or built_for == jars or not Path(built_for).exists():
+            for stale in (other, jvm_archive.sidecar(other), other.with_suffix(".size"), other.with_suffix(".failed")):
+                stale.unlink(missing_ok=True)
 
 
 _BUILD_PREFIX = "giellm-jvm-archive-"
@@ -74,12 +131,10 @@ _BUILD_PREFIX = "giellm-jvm-archive-"
 
 def _remove_abandoned_builds(folder: Path, timeout: float) -> None:
     """Folders of builds killed mid-way (~200 MB each); one younger than a build may take is left alone."""
-    import shutil
-    import time
-
     for stale in folder.glob(f"{_BUILD_PREFIX}*"):
-        if stale.is_dir() and time.time() - stale.stat().st_mtime > timeout:
-            shutil.rmtree(stale, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another build may remove its own folder meanwhile
+            if stale.is_dir() and time.time() - stale.stat().st_mtime > timeout:
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def exercise(spark: object, root: Path) -> None:

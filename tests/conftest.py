@@ -52,7 +52,7 @@ def jvm_archive() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def spark(tiny_model: Path, jvm_archive: Path) -> Iterator[Any]:
+def spark(tiny_model: Path, jvm_archive: Path | None) -> Iterator[Any]:
     from giellm_batch.spark_session import build_spark
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
