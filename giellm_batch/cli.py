@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     java = sub.add_parser("driver-java-options", help="print the driver JVM options for spark-submit "
                                                       "--driver-java-options (a quicker start for batch runs)")
     java.set_defaults(func=cmd_driver_java_options)
-    archive = sub.add_parser("jvm-archive", help="build (once per JDK/Spark/Delta, ~1 min) the class-data-sharing "
+    archive = sub.add_parser("jvm-archive", help="build (once per JDK/Spark/Delta/venv, ~1 min) the class-data-sharing "
                                                  "archive that driver-java-options names: cold runs start ~5 s sooner")
     archive.add_argument("--force", action="store_true", help="rebuild even if a complete archive exists")
     archive.set_defaults(func=cmd_jvm_archive)
