@@ -20,7 +20,7 @@ TORCH_SOURCE := $(if $(PIP_FIND_LINKS),,--extra-index-url $(TORCH_INDEX))
 
 .PHONY: setup trained-model run test test-fast lint clean browser
 
-# The driver JVM's class archive (jvm_archive.py): once per machine, JDK, Spark and Delta (~1 min);
+# The driver JVM's class archive (jvm_archive.py): once per machine, JDK, Spark, Delta and venv (~1 min);
 # later runs find it in the cache and return at once.
 setup: $(STAMP) $(MODEL_DIR)/giellm_tiny_model.json
 	$(BIN)/giellm-batch jvm-archive

@@ -61,9 +61,9 @@ def check_jvm_archive() -> Check:
     """Informational: without the class archive runs work, their JVM just starts a few seconds later."""
     from giellm_batch import jvm_archive
 
-    path = jvm_archive.archive_path()
-    if jvm_archive.java_options():
-        return Check("jvm-cds", True, f"class archive {path}")
+    option = jvm_archive.java_options()  # -XX:SharedArchiveFile=PATH, or '' when there is none
+    if option:
+        return Check("jvm-cds", True, f"class archive {option.split('=', 1)[1]}")
     return Check("jvm-cds", True, "no class archive: cold runs start ~5 s later; `giellm-batch jvm-archive` "
                                   "(make setup) builds it")
 

@@ -22,7 +22,7 @@ from giellm_batch import jvm_archive
 RETRY_FAILED_AFTER_S = 24 * 3600  # a JDK that cannot write an archive is not asked again every run
 
 
-def ensure(root: Path | None = None, force: bool = False) -> Path | None:
+def ensure(root: Path | None = None, force: bool = False) -> Path:
     """The archive, built first if missing or incomplete (`force`: always rebuilt, failed or not).
 
     One build at a time per cache folder (a file lock): two clones' `make setup`, or a setup beside
@@ -42,12 +42,12 @@ def ensure(root: Path | None = None, force: bool = False) -> Path | None:
             raise RuntimeError(f"{failed.read_text()[-1500:]}\n(an earlier build failed; `giellm-batch jvm-archive "
                                "--force` tries again)")
         try:
-            built = build(root)
+            build(path)
         except Exception as exc:
             failed.write_text(f"{type(exc).__name__}: {exc}")
             raise
         failed.unlink(missing_ok=True)
-        return built
+        return path
 
 
 @contextlib.contextmanager
@@ -60,15 +60,12 @@ def _locked(lock: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def build(root: Path | None = None, timeout: float = 600) -> Path:
-    """Write this machine's archive: a spark-submit of `exercise` (below) with ArchiveClassesAtExit."""
+def build(path: Path, timeout: float = 600) -> None:
+    """Write the archive at `path` (jvm_archive.archive_path; its folder exists): a spark-submit of
+    `exercise` (below) with ArchiveClassesAtExit, then `publish`."""
     from giellm_batch.local_fs import available_jar
     from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS, delta_maven_coordinate
 
-    path = jvm_archive.archive_path(root)
-    if path is None:
-        raise RuntimeError("no JDK found: set JAVA_HOME or put `java` on PATH")
-    path.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_builds(path.parent, timeout)
     bin_dir = Path(sys.executable).parent
     jar = available_jar()
@@ -83,7 +80,6 @@ def build(root: Path | None = None, timeout: float = 600) -> Path:
         if done.returncode != 0 or not partial.exists():
             raise RuntimeError(f"building the JVM archive failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         publish(partial, path)
-    return path
 
 
 def publish(partial: Path, path: Path) -> None:

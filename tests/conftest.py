@@ -47,7 +47,7 @@ def jvm_archive() -> Path | None:
     except Exception as exc:
         warnings.warn(f"no JVM class archive on this machine: {exc}", stacklevel=1)
         return None
-    assert path is not None and jvm_archive.java_options(), path
+    assert jvm_archive.java_options(), path
     return path
 
 

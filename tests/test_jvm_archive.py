@@ -61,8 +61,8 @@ def test_a_path_with_whitespace_is_left_out(tmp_path):
 def test_a_failed_build_is_not_retried_for_a_day_unless_forced(tmp_path, monkeypatch):
     calls = []
 
-    def failing_build(root):
-        calls.append(root)
+    def failing_build(path):
+        calls.append(path)
         raise RuntimeError("this JDK has no base CDS archive")
 
     monkeypatch.setattr(jvm_archive_build, "build", failing_build)
