@@ -260,6 +260,11 @@ def _check_semantics(
         problems.append("engine.max_new_tokens: must be smaller than engine.max_model_len")
     if seg.max_sentence_chars < 20:
         problems.append("segmentation.max_sentence_chars: must be at least 20")
+    if seg.max_article_chars < 0:
+        problems.append("segmentation.max_article_chars: must be 0 (no bound) or more")
+    if not 1_000 <= seg.mecab_max_chars <= 100_000:
+        problems.append("segmentation.mecab_max_chars: must be between 1,000 and 100,000 (MeCab crashes on one "
+                        "call of ~190,000 characters of some inputs)")
     return problems
 
 
@@ -280,6 +285,10 @@ def _check_execution(ex: ExecutionSettings, engine: EngineSettings) -> list[str]
         problems.append("execution.driver_staging_max_chars: must be 0 (always stage files) or more")
     if ex.progress_interval_seconds <= 0:
         problems.append("execution.progress_interval_seconds: must be > 0")
+    if ex.record_timeout_seconds <= 0:
+        problems.append("execution.record_timeout_seconds: must be > 0")
+    if ex.record_memory_bytes < (64 << 20):
+        problems.append("execution.record_memory_bytes: must be at least 67108864 (64 MiB)")
     if not ex.gpu_resource_name:
         problems.append("execution.gpu_resource_name: set the Spark resource name of your GPUs (usually 'gpu')")
     return problems

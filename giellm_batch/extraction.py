@@ -15,7 +15,9 @@ import pandas as pd
 
 from giellm_batch import schemas
 from giellm_batch.failures import FATAL, failure, storable_text
+from giellm_batch.faults import poison_check
 from giellm_batch.grounding import ground_items, items_to_json
+from giellm_batch.isolation import Poisoned, map_isolated
 from giellm_batch.parsing import parse_output
 from giellm_batch.steps import ExtractionPlan, PandasStep, require_columns
 
@@ -30,7 +32,10 @@ def parse_step(plan: ExtractionPlan) -> PandasStep:
         parser = _Parser(plan)
         for batch in batches:
             require_columns(batch, PARSE_INPUT_COLUMNS, "parse step")
-            rows = [parser.row(r) for r in batch[list(PARSE_INPUT_COLUMNS)].itertuples(index=False)]
+            records = list(batch[list(PARSE_INPUT_COLUMNS)].itertuples(index=False))
+            # Each batch is parsed in an isolated child process (isolation.py).
+            rows = [_poisoned_row(r, out) if isinstance(out, Poisoned) else out
+                    for r, out in zip(records, map_isolated(records, parser.row, plan.isolation), strict=True)]
             yield pd.DataFrame(rows, columns=schemas.EXTRACTION_STAGE.fieldNames())
 
     return run
@@ -56,6 +61,7 @@ class _Parser:
         an `error` row naming the stage ("grounding: IndexError: ..."), and the run goes on."""
         stage = "parse step"
         try:
+            poison_check("parse", r.text)
             error = r.error if isinstance(r.error, str) else None
             if error is not None:  # the engine (or the prompt step) already failed on this request;
                 # its task may be unknown (a prompt that failed before its tasks were known)
@@ -80,6 +86,12 @@ class _Parser:
             reason = failure(stage, exc)
             base = _base(r, r.task if isinstance(r.task, str) else None, reason, keep_output=True)
             return _error_row(base, reason, f"{stage.replace(' ', '_')}_error")
+
+
+def _poisoned_row(r: Any, poisoned: Poisoned[Any]) -> dict[str, Any]:
+    reason = poisoned.reason("parse")
+    return _error_row(_base(r, r.task if isinstance(r.task, str) else None, reason, keep_output=True), reason,
+                      f"{poisoned.kind}_error")
 
 
 def _base(r: Any, task: str | None, error: str | None, keep_output: bool = False) -> dict[str, Any]:

@@ -39,3 +39,39 @@ def check_in_task(configured_point: str) -> None:
     context = TaskContext.get()
     if context is not None and context.attemptNumber() == 0:
         raise InjectedFault(f"injected fault in task {context.taskAttemptId()} ({FAULT_ENV})")
+
+
+# Per-record poison, for the isolation tests and bench/poison.py: with GIELLM_TEST_POISON=1 in a
+# worker's environment, a record whose text holds `GIELLM-POISON:<stage>:<kind>` makes that
+# stage's per-record code segfault (a null pointer read), hang, or allocate without end. Without
+# the variable the check is one boolean test; nothing in the job's plan or config can arm it.
+POISON_ENV = "GIELLM_TEST_POISON"
+POISON_STAGES = ("read", "segment", "prompt", "generate", "parse")
+_POISON_ARMED = os.environ.get(POISON_ENV) == "1"
+
+
+def poison_marker(stage: str, kind: str) -> str:
+    return f"GIELLM-POISON:{stage}:{kind}"
+
+
+def poison_check(stage: str, text: object) -> None:
+    """Executor side, inside the stage's per-record work: act out the marked record's fault."""
+    if not _POISON_ARMED:
+        return
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", "replace")
+    if not isinstance(text, str) or f"GIELLM-POISON:{stage}:" not in text:
+        return
+    kind = text.split(f"GIELLM-POISON:{stage}:", 1)[1][:7]
+    if kind.startswith("crash"):
+        import ctypes
+
+        ctypes.string_at(0)  # SIGSEGV
+    elif kind.startswith("timeout"):
+        import time
+
+        time.sleep(3600)
+    elif kind.startswith("memory"):
+        hoard = []
+        for _ in range(1024):  # 64 GiB at most: touched pages, as a real leak would hold
+            hoard.append(b"\x01" * (64 << 20))

@@ -30,8 +30,9 @@ from giellm_batch import schemas
 from giellm_batch.constraints import task_regex
 from giellm_batch.engine import ContinuousFeed, Generation, get_engine, private_tokenizer, sampling_params
 from giellm_batch.failures import FATAL, failure
-from giellm_batch.faults import check_in_task
+from giellm_batch.faults import check_in_task, poison_check
 from giellm_batch.grounded import task_grammar
+from giellm_batch.isolation import Poisoned, map_isolated
 from giellm_batch.prompts import build_prompt
 from giellm_batch.steps import ExtractionPlan, PandasStep, require_columns
 
@@ -50,10 +51,15 @@ def prompt_step(plan: ExtractionPlan) -> PandasStep:
             require_columns(batch, SENTENCE_COLUMNS, "prompt step")
             # An optional `task` column picks one task per row (evaluation); otherwise every task runs.
             row_tasks = batch["task"] if "task" in batch.columns else [None] * len(batch)
+            sentences = list(zip(batch["article_id"], batch["sentence_idx"], batch["text"], row_tasks, strict=True))
             rows = []
-            for article_id, idx, text, only in zip(batch["article_id"], batch["sentence_idx"], batch["text"],
-                                                   row_tasks, strict=True):
-                rows.extend(prompt_requests(plan, article_id, idx, text, only))
+            # Each batch's prompts are built in an isolated child process (isolation.py).
+            for sentence, out in zip(sentences, map_isolated(sentences, lambda s: prompt_requests(plan, *s),
+                                                             plan.isolation), strict=True):
+                if isinstance(out, Poisoned):
+                    article_id, idx, _text, only = sentence
+                    out = [_failed_request(plan, article_id, idx, str(only), out.reason("prompt"))]
+                rows.extend(out)
             yield pd.DataFrame(rows, columns=schemas.PROMPT_REQUEST.fieldNames())
 
     return run
@@ -65,12 +71,13 @@ def prompt_requests(plan: ExtractionPlan, article_id: Any, idx: Any, text: Any,
     cannot be built becomes a request with `error` ("prompt: TypeError: ...") and a key of its own,
     which the pipeline answers with an `error` extraction row instead of an engine call."""
     try:
+        poison_check("prompt", text)
         tasks = [plan.task(only)] if only else list(plan.tasks)
         sentence_key = _digest(text)  # once per sentence: all its tasks share it
     except FATAL:
         raise
     except Exception as exc:
-        return [_failed_request(plan, article_id, idx, str(only), exc)]
+        return [_failed_request(plan, article_id, idx, str(only), failure("prompt", exc))]
     rows = []
     for task in tasks:
         try:
@@ -81,39 +88,53 @@ def prompt_requests(plan: ExtractionPlan, article_id: Any, idx: Any, text: Any,
         except FATAL:
             raise
         except Exception as exc:
-            rows.append(_failed_request(plan, article_id, idx, task.name, exc))
+            rows.append(_failed_request(plan, article_id, idx, task.name, failure("prompt", exc)))
     return rows
 
 
-def _failed_request(plan: ExtractionPlan, article_id: Any, idx: Any, task: str, exc: Exception) -> tuple[Any, ...]:
+def _failed_request(plan: ExtractionPlan, article_id: Any, idx: Any, task: str, error: str) -> tuple[Any, ...]:
     """A request row that carries its error; its key is its own, so deduplication never merges it."""
     number = int(idx) if isinstance(idx, numbers.Integral) else None
-    return (article_id, number, task, _digest(plan.identity, "error", task, article_id, idx), None, None,
-            failure("prompt", exc))
+    return (article_id, number, task, _digest(plan.identity, "error", task, article_id, idx), None, None, error)
 
 
 def request_sampling_params(plan: ExtractionPlan) -> Callable[[str, str], Any]:
     """(task name, prompt) -> vLLM SamplingParams, greedy, constrained as `plan.decoding` says.
 
     Regex and free decoding share one object per task. Grounded decoding builds a grammar per
-    prompt from the sentence that leads it (the prompt minus the task's fixed suffix); the
-    sentence's span rules are cached, so its other tasks reuse them."""
+    prompt from the sentence that leads it (`request_grammar`)."""
+    grammar_of, params_of = request_grammar(plan), constrained_params(plan)
+    return lambda task, prompt: params_of(task, grammar_of(task, prompt))
+
+
+def request_grammar(plan: ExtractionPlan) -> Callable[[str, str], str | None]:
+    """(task name, prompt) -> the prompt's own grammar (grounded decoding: the prompt minus the
+    task's fixed suffix is its sentence), or None where decoding has one constraint per task.
+    Plain text in, text out: it runs in the isolated child (isolation.py)."""
     if plan.decoding != "grounded":
-        per_task = {task.name: sampling_params(plan.max_new_tokens, regex=task_regex(
-            task, plan.profiles[task.profile], plan.max_items, plan.max_span_chars)
-            if plan.decoding == "regex" else None) for task in plan.tasks}
-        return lambda task, prompt: per_task[task]
+        return lambda task, prompt: None
     suffixes = dict(zip((t.name for t in plan.tasks), plan.prompt_suffixes(), strict=True))
 
-    def grounded(task_name: str, prompt: str) -> Any:
+    def grounded(task_name: str, prompt: str) -> str:
         task, suffix = plan.task(task_name), suffixes[task_name]
         if not prompt.endswith(suffix):
             raise ValueError(f"prompt does not end with task {task_name}'s suffix; cannot find its sentence")
-        sentence = prompt[: len(prompt) - len(suffix)]
-        return sampling_params(plan.max_new_tokens, grammar=task_grammar(
-            task, plan.profiles[task.profile], sentence, plan.max_items))
+        return task_grammar(task, plan.profiles[task.profile], prompt[: len(prompt) - len(suffix)], plan.max_items)
 
     return grounded
+
+
+def constrained_params(plan: ExtractionPlan) -> Callable[[str, str | None], Any]:
+    """(task name, the request's grammar or None) -> SamplingParams; regex and free decoding share
+    one object per task."""
+    per_task = {task.name: sampling_params(plan.max_new_tokens, regex=task_regex(
+        task, plan.profiles[task.profile], plan.max_items, plan.max_span_chars)
+        if plan.decoding == "regex" else None) for task in plan.tasks}
+
+    def params(task: str, grammar: str | None) -> Any:
+        return per_task[task] if grammar is None else sampling_params(plan.max_new_tokens, grammar=grammar)
+
+    return params
 
 
 def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
@@ -240,7 +261,8 @@ class _GenerationWorker:
         self._feed: Any = None
         self.engine: Any = None
         self.tokenizer: Any = None
-        self.params: Callable[[str, str], Any] = lambda task, prompt: None  # set with the engine (imports vLLM)
+        self.grammar: Callable[[str, str], str | None] = request_grammar(plan)
+        self.params: Callable[[str, str | None], Any] = lambda task, grammar: None  # set with the engine (imports vLLM)
         self.answers: list[tuple[tuple[str, int], Generation]] = []  # ((prompt_key, prompt tokens), answer)
         self.prompts = 0
         self.emitted_busy = 0.0  # engine seconds already attributed to emitted rows
@@ -249,7 +271,7 @@ class _GenerationWorker:
     def feed(self) -> Any:
         if self._feed is None:
             self.engine = get_engine(self.plan.engine, self.gpus)
-            self.params = request_sampling_params(self.plan)
+            self.params = constrained_params(self.plan)
             self.tokenizer = private_tokenizer(self.engine)
             self._feed = ContinuousFeed(self.engine.llm, self.engine.lora)
         return self._feed
@@ -261,25 +283,44 @@ class _GenerationWorker:
     def prepare(self, batch: pd.DataFrame) -> list[tuple[tuple[str, int], list[int], Any, Generation | None]]:
         """(tag, token ids, sampling params, error answer) per request of one slice; runs in the
         producer thread, so it tokenizes with the worker's private tokenizer copy (a fast tokenizer
-        used from two threads at once can fail), never the engine's."""
-        token_ids = [self.tokenizer.encode(p) for p in batch["prompt"]]
+        used from two threads at once can fail), never the engine's. The per-request native work
+        (tokenizer, grammar building) runs in an isolated child process (isolation.py); only
+        plain data (token ids, grammar text) comes back, and the sampling params are built here."""
+        requests = list(zip(batch["prompt_key"], batch["task"], batch["prompt"], strict=True))
         out: list[tuple[tuple[str, int], list[int], Any, Generation | None]] = []
-        for key, task, prompt, ids in zip(batch["prompt_key"], batch["task"], batch["prompt"], token_ids,
-                                          strict=True):
-            tag = (str(key), len(ids))
-            if len(ids) > self.plan.max_prompt_tokens:
-                # Segmentation splits sentences to fit the context; this only guards direct callers.
-                out.append((tag, ids, None, Generation(
-                    None, None, 0, f"prompt has {len(ids)} tokens; the limit is {self.plan.max_prompt_tokens} "
-                    "(engine.max_model_len - engine.max_new_tokens)")))
+        for (key, task, _prompt), done in zip(requests, map_isolated(requests, self._prepare_one, self.plan.isolation),
+                                              strict=True):
+            if isinstance(done, Poisoned):
+                out.append(((str(key), 0), [], None, Generation(None, None, 0, done.reason("generate"))))
                 continue
-            try:
-                out.append((tag, ids, self.params(str(task), str(prompt)), None))
-            except FATAL:
-                raise
-            except Exception as exc:  # a prompt whose constraint cannot be built fails alone
-                out.append((tag, ids, None, Generation(None, None, 0, failure("decoding", exc))))
+            ids, grammar, error = done
+            tag = (str(key), len(ids))
+            if error is None:
+                try:
+                    out.append((tag, ids, self.params(str(task), grammar), None))
+                    continue
+                except FATAL:
+                    raise
+                except Exception as exc:
+                    error = failure("decoding", exc)
+            out.append((tag, ids, None, Generation(None, None, 0, error)))
         return out
+
+    def _prepare_one(self, request: tuple[Any, Any, Any]) -> tuple[list[int], str | None, str | None]:
+        """(token ids, grammar or None, error or None) of one request."""
+        _key, task, prompt = request
+        poison_check("generate", prompt)
+        ids = list(self.tokenizer.encode(prompt))
+        if len(ids) > self.plan.max_prompt_tokens:
+            # Segmentation splits sentences to fit the context; this only guards direct callers.
+            return ids, None, (f"prompt has {len(ids)} tokens; the limit is {self.plan.max_prompt_tokens} "
+                               "(engine.max_model_len - engine.max_new_tokens)")
+        try:
+            return ids, self.grammar(str(task), str(prompt)), None
+        except FATAL:
+            raise
+        except Exception as exc:  # a prompt whose constraint cannot be built fails alone
+            return ids, None, failure("decoding", exc)
 
     def submit(self, prepared: list[tuple[tuple[str, int], list[int], Any, Generation | None]]) -> None:
         """Queue one prepared slice; a request that cannot run is answered with its error at once."""

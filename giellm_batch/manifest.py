@@ -37,6 +37,7 @@ from typing import Any
 from giellm_batch import input_files, tables
 from giellm_batch.config import InputSettings
 from giellm_batch.failures import FATAL
+from giellm_batch.isolation import IsolationLimits
 from giellm_batch.reading import file_rules, read_articles
 
 log = logging.getLogger("giellm_batch.manifest")
@@ -111,8 +112,9 @@ def plan(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, 
 
 
 def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str,
-               reprocess: bool) -> tuple[FilePlan, Any]:
-    """(what is read, the records read: reading.read_articles rows) for this run."""
+               reprocess: bool, limits: IsolationLimits | None = None) -> tuple[FilePlan, Any]:
+    """(what is read, the records read: reading.read_articles rows) for this run; `limits`: the
+    per-record isolation of decoding (isolation.py)."""
     from pyspark.errors import AnalysisException
 
     try:
@@ -125,12 +127,12 @@ def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash:
     if read.files == []:  # every file finished and unchanged
         return read, spark.createDataFrame([], input_files.file_schema())
     if read.reads_everything:  # the folder as the plan listed it: one listing for the run
-        return read, read_articles(spark, source, listed=read.folder)
+        return read, read_articles(spark, source, listed=read.folder, limits=limits)
     try:
-        return read, read_articles(spark, source, files=read.files)
+        return read, read_articles(spark, source, files=read.files, limits=limits)
     except AnalysisException as exc:  # Spark refuses a named file that vanished since the listing
         log.warning("manifest: a file to read is gone (%s); reading the whole input instead", str(exc)[:300])
-        return FilePlan(records_files=read.records_files), read_articles(spark, source)
+        return FilePlan(records_files=read.records_files), read_articles(spark, source, limits=limits)
 
 
 def finished_rows(spark: Any, warehouse: str, inputs: Any, read: FilePlan, pipeline_hash: str, run_id: str,

@@ -80,6 +80,7 @@ def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
         # Everything besides the prompt that decides the engine's answer: the dedup cache key.
         identity=f"{config.pipeline_hash()}|{eng.dtype}|{eng.quantization}|{eng.seed}",
         dedup=ex.dedup, gpus_per_engine=ex.gpus_per_engine, gpu_resource_name=ex.gpu_resource_name,
+        isolation=ex.isolation(),
     )
 
 
@@ -187,7 +188,8 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     # Files the manifest shows finished and unchanged are not read (manifest.py). One staged read
     # classifies every record of the others (selection.py: rejected / done / changed / unfinished)
     # and one aggregation counts them: the selection must not change when `articles` is written below.
-    read, raw = manifest.read_input(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess)
+    read, raw = manifest.read_input(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess,
+                                    config.execution.isolation())
     inputs = stage(selection.classified(spark, raw, warehouse, summary.pipeline_hash, options.reprocess),
                     staging, "input")
     states, todo_chars = selection.tally(inputs)
@@ -239,6 +241,19 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     sentences, unsegmented, n_unsegmented = _segment(config, plan, todo, put, summary, n_todo)
     watch.lap("segment")
     extractions, cache_write = _infer(spark, config, plan, sentences, put, stamp, summary, watch)
+    # An article with a sentence whose prompt, engine call or parse was isolated (a crash, hang or
+    # memory exhaustion: isolation.py) is quarantined whole, like one that could not be segmented.
+    poisoned = records.poisoned_articles(extractions)
+    if poisoned:
+        log.warning("run %s: %d article(s) isolated in a later step, quarantined: %s", run_id, len(poisoned),
+                    "; ".join(f"{a}: {r[:120]}" for a, r in poisoned[:5]))
+        reasons = spark.createDataFrame(poisoned, "article_id string, late_reason string")
+        extractions = extractions.join(reasons.select("article_id"), "article_id", "left_anti")
+        sentences = sentences.join(reasons.select("article_id"), "article_id", "left_anti")
+        summary.sentences = sentences.count()
+        unsegmented = unsegmented.unionByName(
+            todo.join(reasons, "article_id").withColumnRenamed("late_reason", "reason"), allowMissingColumns=True)
+        n_unsegmented += len(poisoned)
     profile = monitoring.count_and_profile(extractions, summary, plan.max_items if plan.decoding != "free" else 0)
     summary.dedup_hits = summary.prompts - summary.engine_calls
     watch.lap("parse")
@@ -302,7 +317,8 @@ def _segment(config: JobConfig, plan: ExtractionPlan, todo: Any, put: Stage, sum
     budget = PromptBudget(config.model.path, plan.max_prompt_tokens, plan.prompt_suffixes())
     segmented = put(
         todo.select("article_id", "body").mapInPandas(
-            segmentation_step(seg.max_sentence_chars, seg.min_sentence_chars, budget), schema=schemas.SEGMENTED),
+            segmentation_step(seg.max_sentence_chars, seg.min_sentence_chars, budget, seg.max_article_chars,
+                              plan.isolation, seg.mecab_max_chars), schema=schemas.SEGMENTED),
         "segmented")
     # The step emits either an article's sentences or, if one cannot fit the model, only its reject
     # row: such an article is quarantined whole, never truncated.

@@ -27,6 +27,8 @@ import pandas as pd
 from giellm_batch import input_files, schemas
 from giellm_batch.config import InputSettings
 from giellm_batch.failures import FATAL, failure, storable_text
+from giellm_batch.faults import poison_check
+from giellm_batch.isolation import IsolationLimits, Poisoned, map_isolated
 
 RawRow = dict[str, Any]
 _PAYLOAD_CHARS = 2000  # how much of a rejected record the quarantine keeps
@@ -110,17 +112,26 @@ def decode_livedoor_file(path: str, content: bytes) -> RawRow:
 
 def decode_jsonl_file(path: str, content: bytes, columns: dict[str, str]) -> Iterator[RawRow]:
     """One JSON object per non-blank line; a bad line is rejected with its line number."""
+    for number, raw_line in jsonl_lines(content):
+        yield jsonl_record(path, number, raw_line, columns)
+
+
+def jsonl_lines(content: bytes) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line."""
     for number, raw_line in enumerate(content.split(b"\n"), start=1):
-        if not raw_line.strip():
-            continue
-        key = f"{path}:{number}"
-        try:
-            row = _jsonl_line(key, number, raw_line, columns)
-        except FATAL:
-            raise
-        except Exception as exc:  # one line's surprise must not lose the file's other lines
-            row = _reject(key, key, failure("read", exc), _preview(raw_line))
-        yield row
+        if raw_line.strip():
+            yield number, raw_line
+
+
+def jsonl_record(path: str, number: int, raw_line: bytes, columns: dict[str, str]) -> RawRow:
+    key = f"{path}:{number}"
+    try:
+        poison_check("read", raw_line)
+        return _jsonl_line(key, number, raw_line, columns)
+    except FATAL:
+        raise
+    except Exception as exc:  # one line's surprise must not lose the file's other lines
+        return _reject(key, key, failure("read", exc), _preview(raw_line))
 
 
 def _jsonl_line(key: str, number: int, raw_line: bytes, columns: dict[str, str]) -> RawRow:
@@ -201,6 +212,7 @@ def decode_file(fmt: str, path: str, content: bytes, columns: dict[str, str]) ->
     """Every record of one input file, validated; at least one row (a file is never lost)."""
     try:
         if fmt == "livedoor":
+            poison_check("read", content)
             rows = [decode_livedoor_file(path, content)]
         else:
             rows = list(decode_jsonl_file(path, content, columns))
@@ -219,21 +231,45 @@ def _frame(rows: list[RawRow], extra: tuple[str, ...] = ()) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*schemas.RAW_ARTICLE.fieldNames(), *extra])
 
 
-def file_decoder(settings: InputSettings) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """mapInPandas function: binaryFile rows (path, content, file_uri) -> validated input_files.DECODED rows."""
+def file_decoder(settings: InputSettings, limits: IsolationLimits | None = None,
+                 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """mapInPandas function: binaryFile rows (path, content, file_uri) -> validated input_files.DECODED rows.
+
+    Records (a Livedoor file, a JSONL line) are decoded in an isolated child process per batch
+    (isolation.py): one that crashes, hangs or exhausts memory becomes a rejected row whose reason
+    starts with crash / timeout / memory; the file's other records are read as usual."""
     fmt = settings.format
     columns = _column_map(settings)
+    limits = limits or IsolationLimits()
 
     def decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            rows: list[RawRow] = []
+            units: list[tuple[str, int, bytes, dict[str, Any]]] = []  # (path, JSONL line or 0, bytes, file columns)
+            whole: list[RawRow] = []  # files that hold no record to decode: one rejected row each
             for path, content, length, modified, uri in zip(
                     batch["path"], batch["content"], batch["length"], batch["modificationTime"],
                     batch[input_files.FILE_URI], strict=True):
                 data = bytes(content) if content is not None else b""
                 seen = {"file_path": path, "file_length": length, "file_modified_at": modified,
                         input_files.FILE_URI: uri}
-                rows.extend({**r, **seen} for r in decode_file(fmt, path, data, columns))
+                lines = list(jsonl_lines(data)) if fmt != "livedoor" else [(0, data)]
+                if not lines:
+                    whole.extend({**r, **seen} for r in decode_file(fmt, path, data, columns))
+                units.extend((path, number, raw, seen) for number, raw in lines)
+
+            def one(unit: tuple[str, int, bytes, dict[str, Any]]) -> list[RawRow]:
+                path, number, raw, _seen = unit
+                if not number:
+                    return decode_file(fmt, path, raw, columns)
+                return [checked(jsonl_record(path, number, raw, columns))]
+
+            rows = list(whole)
+            for (path, number, raw, seen), out in zip(units, map_isolated(units, one, limits), strict=True):
+                if isinstance(out, Poisoned):
+                    key = f"{path}:{number}" if number else path
+                    names = livedoor_names(path) if fmt == "livedoor" else {}
+                    out = [_storable(_reject(key, key, out.reason("read"), _preview(raw), **names))]
+                rows.extend({**r, **seen} for r in out)
             yield _frame(rows, (*input_files.FILE_COLUMNS, input_files.FILE_URI))
 
     return decode
@@ -284,7 +320,7 @@ def file_rules(settings: InputSettings, max_file_bytes: int | None = None) -> in
 
 
 def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | None = None,
-                  files: list[str] | None = None, listed: Any = None) -> Any:
+                  files: list[str] | None = None, listed: Any = None, limits: IsolationLimits | None = None) -> Any:
     """Spark DataFrame of RAW_ARTICLE rows (accepted and rejected) for the configured input, plus
     input_files.FILE_COLUMNS (null for table input).
 
@@ -294,7 +330,7 @@ def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | Non
     the caller has listed it already (input_files.binary_files)."""
     if settings.format in ("livedoor", "jsonl"):
         return input_files.read_files(spark, settings.path if files is None else files,
-                                      file_rules(settings, max_file_bytes), file_decoder(settings),
+                                      file_rules(settings, max_file_bytes), file_decoder(settings, limits),
                                       unread_file_row(settings.format), listed=listed)
     from pyspark.sql import functions as F
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from giellm_batch.config import JobConfig
+from giellm_batch.isolation import POISON_KINDS
 from giellm_batch.schemas import ITEMS
 
 
@@ -41,18 +42,44 @@ def with_duplicate_ids_rejected(raw: Any) -> Any:
     return raw.withColumn("duplicate_id", duplicate).withColumn("reject_reason", reason)
 
 
-def quarantine_rows(rejected: Any, unsegmented: Any | None, stamp: dict[str, str]) -> Any:
-    """Rows for the quarantine table: read/validation rejects and articles with no usable sentence
-    (`unsegmented` carries a `reason`: nothing left after splitting, or too long for the model)."""
+def quarantine_rows(rejected: Any, unprocessed: Any | None, stamp: dict[str, str]) -> Any:
+    """Rows for the quarantine table: read/validation rejects, and articles that could not be
+    processed (`unprocessed` carries a `reason`: nothing left after splitting, too long for the
+    model, or a record isolated for crashing, hanging or exhausting memory in a later step).
+
+    Stage: `read` / `segmentation`, except for a reason that starts with an isolation kind
+    (isolation.POISON_KINDS): its stage is that kind (crash / timeout / memory), and with
+    `content_hash` it keeps the record from being tried again (selection.classified)."""
     from pyspark.sql import functions as F
 
-    rows = rejected.select("record_key", F.lit("read").alias("stage"), F.col("reject_reason").alias("reason"),
-                           "article_id", "source", "payload")
-    if unsegmented is not None:
-        rows = rows.unionByName(unsegmented.select(
-            "record_key", F.lit("segmentation").alias("stage"), "reason", "article_id", "source",
-            F.substring("body", 1, 2000).alias("payload")))
+    rows = rejected.select("record_key", _stage("read"), F.col("reject_reason").alias("reason"),
+                           "article_id", "source", "payload", "content_hash")
+    if unprocessed is not None:
+        rows = rows.unionByName(unprocessed.select(
+            "record_key", _stage("segmentation"), "reason", "article_id", "source",
+            F.substring("body", 1, 2000).alias("payload"), "content_hash"))
     return _with_stamp(rows.withColumn("quarantined_at", F.current_timestamp()), stamp)
+
+
+def _stage(default: str) -> Any:
+    from pyspark.sql import functions as F
+
+    reason = "reason" if default != "read" else "reject_reason"
+    kind = F.regexp_extract(reason, POISON_REASON, 1)
+    return F.when(kind != "", kind).otherwise(F.lit(default)).alias("stage")
+
+
+POISON_REASON = f"^({'|'.join(POISON_KINDS)}): "  # reasons of records isolation.py quarantined
+
+
+def poisoned_articles(extractions: Any) -> list[tuple[str, str]]:
+    """(article_id, reason) of the articles with an extraction row that a crash, hang or memory
+    exhaustion isolated (prompt, generate or parse step): such an article is quarantined whole."""
+    from pyspark.sql import functions as F
+
+    rows = (extractions.filter(F.col("error").rlike(POISON_REASON)).groupBy("article_id")
+            .agg(F.min("error").alias("reason")).collect())
+    return [(r["article_id"], r["reason"]) for r in rows]
 
 
 def failed_prompt_answers(requests: Any) -> Any:

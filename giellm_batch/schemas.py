@@ -159,7 +159,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         filtered_by=("event_type",)),
     TableSpec("quarantine", _schema(
         ("record_key", S), ("stage", S), ("reason", S), ("article_id", S), ("source", S),
-        ("payload", S), *_PROVENANCE, ("quarantined_at", TimestampType()),
+        ("payload", S), *_PROVENANCE, ("quarantined_at", TimestampType()), ("content_hash", S),
     ), ("record_key", "stage", "pipeline_hash"), "input that could not be processed, with reason and stage", (),
         ("article_id",)),
     TableSpec("runs", _schema(

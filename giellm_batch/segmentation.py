@@ -6,12 +6,20 @@ Rules, in order of precedence:
   is one sentence); runs of terminators (！？) stay together;
 - a sentence longer than `max_sentence_chars` is split at a morpheme boundary (fugashi),
   preferring the last 、 before the limit, so no text is ever cut mid-word or dropped;
+- MeCab never sees more than `mecab_max_chars` characters at once: longer text is tagged in
+  windows cut at the last space or punctuation before the bound (a hard cut if there is none),
+  offsets kept exact. Measured here (fugashi 1.x, unidic-lite): MeCab segfaults on one call of
+  ~190,000 characters of one Latin letter, ~400,000 of "x y ", ~530,000 of one kanji; 20,000
+  (the default) is far below every one of them and above any real sentence or paragraph;
+- an article body longer than `max_article_chars` is quarantined whole, reason naming the bound;
 - a sentence whose prompt would not fit the model context (`PromptBudget`) is split again at the
   morpheme boundary nearest its middle (a 、 if one is near) until every prompt fits; a single
   morpheme that still does not fit makes the article a quarantine case. Nothing is truncated.
 
 Any other exception while segmenting one article also makes that article a quarantine case
-(stage segmentation, reason "segmentation: <type>: <message>"), never a failed run.
+(stage segmentation, reason "segmentation: <type>: <message>"), never a failed run; an article
+whose segmentation crashes, hangs or exhausts memory is isolated in a child process
+(isolation.py) and quarantined with stage crash / timeout / memory.
 """
 
 from __future__ import annotations
@@ -22,11 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from giellm_batch.failures import FATAL, failure
+from giellm_batch.faults import poison_check
+from giellm_batch.isolation import IsolationLimits, Poisoned, map_isolated
 
 _TERMINATORS = set("。！？!?")
 _OPENERS = {"「": "」", "『": "』", "（": "）", "(": ")", "“": "”", "【": "】", "《": "》"}
 _CLOSERS = set(_OPENERS.values())
 _MAX_QUOTE_CHARS = 400  # a quote longer than this is taken as unbalanced and stops protecting 。
+MECAB_MAX_CHARS = 20_000  # characters per MeCab call (see the module docstring for the measured limits)
+_WINDOW_CUTS = set(" \t\u3000、。，,.！？!?」』）)")
 
 
 @dataclass(frozen=True)
@@ -41,28 +53,36 @@ class Sentence:
 class Segmenter:
     """Splits article bodies; holds one fugashi Tagger (built once per Python worker)."""
 
-    def __init__(self, max_sentence_chars: int = 300, min_sentence_chars: int = 2) -> None:
+    def __init__(self, max_sentence_chars: int = 300, min_sentence_chars: int = 2,
+                 mecab_max_chars: int = MECAB_MAX_CHARS) -> None:
         import fugashi  # heavy-ish: loads the MeCab dictionary; only on the executor
 
         self._tagger: Any = fugashi.Tagger()
         self.max_chars = max_sentence_chars
         self.min_chars = min_sentence_chars
+        self.mecab_max_chars = mecab_max_chars
 
-    def _tag(self, text: str) -> Any:
+    def _tag(self, text: str) -> list[tuple[str, str]]:
+        """(surface, pos1) per morpheme, MeCab called on at most `mecab_max_chars` at a time."""
         # MeCab reads C strings: it stops at the first NUL, and everything after it would get no
         # morphemes (found by bench/fuzz.py). A space keeps the length, so offsets still hold.
-        return self._tagger(text.replace("\x00", " "))
+        text = text.replace("\x00", " ")
+        out: list[tuple[str, str]] = []
+        for start, end in _windows(text, self.mecab_max_chars):
+            # Copied out at once: a node belongs to MeCab's lattice, which the next call reuses.
+            out.extend((w.surface, str(getattr(w.feature, "pos1", "") or "")) for w in self._tagger(text[start:end]))
+        return out
 
     def morphemes(self, text: str) -> list[tuple[int, int, str, str]]:
         """(start, end, surface, pos1) for each morpheme, offsets into `text`."""
         out: list[tuple[int, int, str, str]] = []
         pos = 0
-        for word in self._tag(text):
-            start = text.find(word.surface, pos)
+        for surface, pos1 in self._tag(text):
+            start = text.find(surface, pos)
             if start < 0:  # MeCab normalised something; fall back to contiguous offsets
                 start = pos
-            end = start + len(word.surface)
-            out.append((start, end, word.surface, str(getattr(word.feature, "pos1", "") or "")))
+            end = start + len(surface)
+            out.append((start, end, surface, pos1))
             pos = end
         return out
 
@@ -120,6 +140,20 @@ class Segmenter:
         if piece_start < end - start:
             pieces.append((start + piece_start, end))
         return [(s, e) for s, e in (_strip(body, s, e) for s, e in pieces) if e > s]
+
+
+def _windows(text: str, bound: int) -> list[tuple[int, int]]:
+    """Spans of at most `bound` characters covering `text`, each cut after the last space or
+    punctuation in its second half where there is one."""
+    spans: list[tuple[int, int]] = []
+    start, n = 0, len(text)
+    while n - start > bound:
+        end = start + bound
+        cut = next((i + 1 for i in range(end - 1, start + bound // 2, -1) if text[i] in _WINDOW_CUTS), end)
+        spans.append((start, cut))
+        start = cut
+    spans.append((start, n))
+    return spans
 
 
 def _has_text(text: str) -> bool:
@@ -202,14 +236,15 @@ class PromptBudget:
 
 # Per-worker caches. Only module-level functions touch them: Spark pickles the step's closure by
 # value, globals it names included, and a fugashi Tagger cannot be pickled.
-_SEGMENTERS: dict[tuple[int, int], Segmenter] = {}
+_SEGMENTERS: dict[tuple[int, int, int], Segmenter] = {}
 _COUNTERS: dict[PromptBudget, Callable[[str], int]] = {}
 
 
-def worker_segmenter(max_sentence_chars: int = 300, min_sentence_chars: int = 2) -> Segmenter:
+def worker_segmenter(max_sentence_chars: int = 300, min_sentence_chars: int = 2,
+                     mecab_max_chars: int = MECAB_MAX_CHARS) -> Segmenter:
     """This worker's Segmenter for these settings, built once: a fugashi Tagger is never freed
     (measured: each new one keeps ~6 MB for good), so building one per partition or call leaks."""
-    key = (max_sentence_chars, min_sentence_chars)
+    key = (max_sentence_chars, min_sentence_chars, mecab_max_chars)
     return _SEGMENTERS.get(key) or _SEGMENTERS.setdefault(key, Segmenter(*key))
 
 
@@ -221,12 +256,16 @@ SEGMENTED_COLUMNS = ("article_id", "sentence_idx", "text", "char_start", "char_e
 
 
 def segment_article(segmenter: Segmenter, overflow: Callable[[str], int] | None, article_id: Any,
-                    body: Any) -> list[tuple[Any, ...]]:
+                    body: Any, max_article_chars: int = 0) -> list[tuple[Any, ...]]:
     """SEGMENTED rows of one article: its sentences, or one row (sentence_idx -1) with the reason it
     has none that fit the model. Never raises for the article's sake: an unexpected exception
     becomes the reject reason ("segmentation: ValueError: ..."), so the article is quarantined
     whole (never half-segmented) and the run goes on."""
     try:
+        poison_check("segment", body)
+        if max_article_chars and isinstance(body, str) and len(body) > max_article_chars:
+            return [_reject_row(article_id, f"body has {len(body):,} characters; the limit is {max_article_chars:,} "
+                                            "(segmentation.max_article_chars)")]
         return [(article_id, s.index, s.text, s.char_start, s.char_end, s.n_morphemes, None)
                 for s in segmenter.split(body, overflow)]
     except FATAL:
@@ -235,21 +274,35 @@ def segment_article(segmenter: Segmenter, overflow: Callable[[str], int] | None,
         reason = str(exc)
     except Exception as exc:
         reason = failure("segmentation", exc)
-    return [(article_id, -1, None, None, None, None, reason)]
+    return [_reject_row(article_id, reason)]
 
 
-def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: PromptBudget | None = None) -> Any:
-    """mapInPandas function: article rows (article_id, body) -> schemas.SEGMENTED rows (`segment_article`)."""
+def _reject_row(article_id: Any, reason: str) -> tuple[Any, ...]:
+    return (article_id, -1, None, None, None, None, reason)
+
+
+def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: PromptBudget | None = None,
+                      max_article_chars: int = 0, limits: IsolationLimits | None = None,
+                      mecab_max_chars: int = MECAB_MAX_CHARS) -> Any:
+    """mapInPandas function: article rows (article_id, body) -> schemas.SEGMENTED rows (`segment_article`),
+    each batch's articles segmented in an isolated child process (isolation.py)."""
+    limits = limits or IsolationLimits()
 
     def run(batches: Any) -> Any:
         import pandas as pd
 
-        segmenter = worker_segmenter(max_sentence_chars, min_sentence_chars)
+        segmenter = worker_segmenter(max_sentence_chars, min_sentence_chars, mecab_max_chars)
         overflow = _worker_overflow(budget) if budget is not None else None
+
+        def one(article: tuple[Any, Any]) -> list[tuple[Any, ...]]:
+            return segment_article(segmenter, overflow, article[0], article[1], max_article_chars)
+
         for batch in batches:
+            articles = list(zip(batch["article_id"], batch["body"], strict=True))
             rows: list[tuple[Any, ...]] = []
-            for article_id, body in zip(batch["article_id"], batch["body"], strict=True):
-                rows.extend(segment_article(segmenter, overflow, article_id, body))
+            for article, out in zip(articles, map_isolated(articles, one, limits), strict=True):
+                rows.extend([_reject_row(article[0], out.reason("segmentation"))] if isinstance(out, Poisoned)
+                            else out)
             yield pd.DataFrame(rows, columns=list(SEGMENTED_COLUMNS))
 
     return run

@@ -2,7 +2,8 @@
 pipeline has finished, then the optional --since/--until/--limit window.
 
 States: `rejected` (at read: it goes to quarantine), `done` (a finished `articles` row of this
-pipeline with the same id and content: skipped), `changed` (finished, but only with other
+pipeline with the same id and content, or a quarantine row of this pipeline for a record isolated
+with the same id and content: skipped), `changed` (finished, but only with other
 content: an edited article, processed again and its old rows replaced) and `unfinished` (new, or
 left by an interrupted run). With --reprocess nothing counts as done.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from giellm_batch import records, tables
+from giellm_batch.isolation import POISON_KINDS
 
 
 def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reprocess: bool) -> Any:
@@ -32,9 +34,19 @@ def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reproce
         inputs = inputs.join(done, "article_id", "left")
         finished = F.coalesce(F.array_contains("_done", F.col("content_hash")), F.lit(False))
         seen = F.col("_done").isNotNull()
+        # A record isolated by an earlier run of this pipeline (it crashed, hung or exhausted a
+        # worker's memory) is not tried again while its content is the same: it would only cost the
+        # isolation again. Editing the article, --reprocess, or deleting its quarantine row retries it.
+        isolated = (tables.read_table(spark, warehouse, "quarantine")
+                    .filter((F.col("pipeline_hash") == pipeline_hash) & F.col("stage").isin(*POISON_KINDS)
+                            & F.col("content_hash").isNotNull())
+                    .select("article_id", F.col("content_hash").alias("_isolated")).distinct())
+        inputs = inputs.join(isolated, (inputs["article_id"] == isolated["article_id"])
+                             & (inputs["content_hash"] == isolated["_isolated"]), "left").drop(isolated["article_id"])
+        finished = finished | F.col("_isolated").isNotNull()
     state = (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
              .when(seen, "changed").otherwise("unfinished"))
-    return inputs.withColumn("state", state).drop("_done")
+    return inputs.withColumn("state", state).drop("_done", "_isolated")
 
 
 TO_PROCESS = ("unfinished", "changed")  # the states of the records a run processes

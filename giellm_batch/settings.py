@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from giellm_batch.isolation import IsolationLimits
 from giellm_batch.tasks import TaskRegistry
 
 InputFormat = Literal["livedoor", "jsonl", "parquet", "delta"]
@@ -125,6 +126,12 @@ class SegmentationSettings:
 
     max_sentence_chars: int = 300  # longer sentences are split at a morpheme boundary, never cut
     min_sentence_chars: int = 2  # shorter fragments (stray punctuation) are dropped from prompts
+    # Longer article bodies are quarantined whole, with a reason naming this bound (real news
+    # articles are far shorter; a multi-megabyte body is a broken export, not an article).
+    max_article_chars: int = 200_000
+    # Characters per MeCab call: longer text is tagged in windows, offsets kept exact. MeCab
+    # segfaults on one call of ~190,000+ characters of some inputs (segmentation.py).
+    mecab_max_chars: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,16 @@ class ExecutionSettings:
     # with 4 tasks (~100-200 news articles), plus the engine's answers (at most engine.max_new_tokens
     # each, twice). 0 = always stage files.
     driver_staging_max_chars: int = 300_000
+    # Per-record isolation (isolation.py): each batch of per-record work (decode, segment, prompt,
+    # tokenize + grammar, parse) runs in a forked child process, so a record that crashes native
+    # code, hangs or exhausts memory is quarantined (stage crash / timeout / memory) and the rest
+    # of the batch completes. false: work in the Python worker itself (no such protection).
+    isolate_records: bool = True
+    record_timeout_seconds: float = 60.0  # no single record's work in one step may take longer
+    record_memory_bytes: int = 4 << 30  # memory one batch's child may take beyond its Python worker
+
+    def isolation(self) -> IsolationLimits:
+        return IsolationLimits(self.isolate_records, self.record_timeout_seconds, self.record_memory_bytes)
 
 
 @dataclass(frozen=True)
@@ -200,7 +217,10 @@ class JobConfig:
         eng = self.engine
         return _digest({
             "decoding": [eng.max_new_tokens, eng.decoding, eng.max_items, eng.max_span_chars],
-            "segmentation": dataclasses.asdict(self.segmentation),
+            # The bounds decide what is quarantined, not what a processed article yields: changing
+            # them must not make finished articles look unfinished.
+            "segmentation": {k: v for k, v in dataclasses.asdict(self.segmentation).items()
+                             if k not in ("max_article_chars", "mecab_max_chars")},
         })
 
     def pipeline_hash(self) -> str:

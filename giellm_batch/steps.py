@@ -8,11 +8,12 @@ all use it without importing each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from giellm_batch.engine import EngineSpec
+from giellm_batch.isolation import IsolationLimits
 from giellm_batch.prompts import build_prompt
 from giellm_batch.tasks import PromptProfile, TaskSpec
 
@@ -34,6 +35,8 @@ class ExtractionPlan:
     gpus_per_engine: int = 0
     gpu_resource_name: str = "gpu"
     fault: str = ""  # faults.POINTS; tests only
+    # Bounds on one record's work; each batch of per-record work runs in a child process (isolation.py).
+    isolation: IsolationLimits = field(default_factory=IsolationLimits)
 
     @property
     def max_prompt_tokens(self) -> int:

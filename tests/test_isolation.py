@@ -1,0 +1,79 @@
+"""isolation.map_isolated: real forked children that really segfault, hang and run out of memory."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+import pytest
+
+from giellm_batch.isolation import IsolationLimits, Poisoned, is_poison_reason, map_isolated
+
+LIMITS = IsolationLimits(record_timeout_seconds=2.0, record_memory_bytes=256 << 20)
+
+
+def _work(item: str) -> str:
+    if item == "segv":
+        ctypes.string_at(0)
+    if item == "abort":
+        os.abort()
+    if item == "hang":
+        time.sleep(600)
+    if item == "hog":
+        hoard = [b"\x01" * (32 << 20) for _ in range(64)]  # 2 GiB, touched
+        return str(len(hoard))
+    if item == "raise":
+        raise ValueError("bad record")
+    return item.upper()
+
+
+def test_clean_batch_matches_in_process_work() -> None:
+    items = [f"r{i}" for i in range(300)]
+    assert map_isolated(items, _work, LIMITS) == [_work(i) for i in items]
+
+
+@pytest.mark.parametrize(("poison", "kind", "detail"), [
+    ("segv", "crash", "signal SIGSEGV"),
+    ("abort", "crash", "signal SIGABRT"),
+    ("hang", "timeout", "no result within 2 s"),
+    ("hog", "memory", "MemoryError"),
+    ("raise", "crash", "ValueError: bad record"),
+])
+def test_one_poisoned_record_costs_only_itself(poison: str, kind: str, detail: str) -> None:
+    items = ["a", "b", poison, "c", "d"]
+    out = map_isolated(items, _work, LIMITS)
+    assert out[:2] == ["A", "B"] and out[3:] == ["C", "D"]
+    bad = out[2]
+    assert isinstance(bad, Poisoned) and bad.kind == kind and detail in bad.detail, bad
+    reason = bad.reason("segmentation")
+    assert reason.startswith(f"{kind}: segmentation: ") and is_poison_reason(reason)
+
+
+def test_several_poisoned_records_each_isolated() -> None:
+    items = ["segv", "a", "hog", "b", "abort", "raise"]
+    out = map_isolated(items, _work, LIMITS)
+    assert [o.kind if isinstance(o, Poisoned) else o for o in out] == ["crash", "A", "memory", "B", "crash", "crash"]
+
+
+def test_failure_from_accumulated_state_is_not_blamed_on_a_record() -> None:
+    """A child that dies on its third record (whatever it is) must not poison that record: alone it passes."""
+    calls = {"n": 0}
+
+    def leaky(item: str) -> str:
+        calls["n"] += 1  # per process: each child starts from the parent's 0
+        if calls["n"] == 3:
+            os.abort()
+        return item
+
+    items = [f"r{i}" for i in range(7)]
+    assert map_isolated(items, leaky, LIMITS) == items
+
+
+def test_the_worker_survives_and_disabled_isolation_works_in_process() -> None:
+    pid = os.getpid()
+    map_isolated(["segv"], _work, LIMITS)
+    assert os.getpid() == pid
+    assert map_isolated(["x"], _work, IsolationLimits(enabled=False)) == ["X"]
+    with pytest.raises(ValueError, match="bad record"):
+        map_isolated(["raise"], _work, IsolationLimits(enabled=False))
