@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = ("livedoor", "jsonl", "article", "output")
+TARGETS = ("livedoor", "jsonl", "article", "long_article", "output")
 INSTRUMENTED = ("giellm_batch.reading", "giellm_batch.segmentation", "giellm_batch.inference",
                 "giellm_batch.extraction", "giellm_batch.parsing", "giellm_batch.grounding", "giellm_batch.prompts",
                 "giellm_batch.failures")
@@ -127,6 +127,7 @@ def _target(name: str) -> Callable[[bytes], tuple[int, int]]:
         "livedoor": ft.check_livedoor,
         "jsonl": ft.check_jsonl,
         "article": lambda data: ft.check_article(*split(data)),
+        "long_article": lambda data: ft.check_long_article(data.decode("utf-8", "replace")),
         "output": lambda data: ft.check_output(*split(data)),
     }
     return targets[name]
@@ -155,6 +156,8 @@ def seeds(name: str) -> list[bytes]:
         return [b"\n".join(lines), b'{"id": 1, "body": "x"}\n\n{"id": true}', b"[" * 3000,
                 b'{"id": "a", "body": "\\ud800"}\n{"id": {"x": 1}, "body": ["y"]}', b"1" * 5000, b" \n \r\n"]
     answer = "‹社会>固有表現抽出:人名;山田:地名;東京"
+    if name == "long_article":  # the shapes measured to crash one whole MeCab call (docs/isolation.md)
+        return [b"a", b"x y ", "長".encode(), "あ".encode(), *(b[:200].encode() for b in bodies[:3])]
     if name == "article":
         awkward = [("a" * 90).encode(), ("「" * 50 + "。\n" * 3).encode() + SEP]
         return [b[:400].encode() + SEP + answer.encode() for b in bodies] + awkward

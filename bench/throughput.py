@@ -25,8 +25,11 @@ timed run (once per warehouse; printed apart). Figures (last line):
   during which an engine was not working on requests (full dedup-off run);
 - dedup_saved: share of prompts answered without an engine call in run 3.
 
+- isolation_overhead (with --isolation-ab): the full dedup-off run's wall time with per-record
+  isolation (isolation.py, the default) over the same run without it, minus 1.
+
     python bench/throughput.py [--prompts 20000] [--small-share 0.2] [--repeat-share 0.3]
-                               [--config conf/smoke.yaml]
+                               [--config conf/smoke.yaml] [--isolation-ab]
 """
 
 from __future__ import annotations
@@ -103,13 +106,13 @@ def _prefix_cache(llm: Any) -> tuple[float, float]:
     return float(values.get("vllm:prefix_cache_hits", 0.0)), float(values.get("vllm:prefix_cache_queries", 0.0))
 
 
-def job_run(config_path: str, source: Path, warehouse: Path, dedup: bool, spark: Any) -> Any:
+def job_run(config_path: str, source: Path, warehouse: Path, dedup: bool, spark: Any, *extra: str) -> Any:
     # Every job run stages its step outputs as files, the small one too: the fixed and marginal
     # figures are the intercept and slope of one code path (a run of up to
     # execution.driver_staging_max_chars characters would otherwise hold them in the driver).
     ns = argparse.Namespace(config=config_path, output=str(warehouse), input=str(source), input_format="jsonl",
                             model=None, tasks=None, settings=[f"execution.dedup={str(dedup).lower()}",
-                                                              "execution.driver_staging_max_chars=0"])
+                                                              "execution.driver_staging_max_chars=0", *extra])
     config = config_from_args(ns)
     # Tables are created once per warehouse, not per run: outside the timed part (reported apart).
     started = time.monotonic()
@@ -128,6 +131,9 @@ def main() -> None:
     parser.add_argument("--small-share", type=float, default=0.2, help="size of the small corpus, as a share")
     parser.add_argument("--repeat-share", type=float, default=0.3, help="share of repeated sentence slots")
     parser.add_argument("--config", default="conf/smoke.yaml")
+    parser.add_argument("--isolation-ab", action="store_true",
+                        help="also run the full dedup-off job with execution.isolate_records=false, right after the "
+                             "same run with it on, and print isolation_overhead (wall time share it adds)")
     args = parser.parse_args()
 
     ns = argparse.Namespace(config=args.config, output=None, input=None, input_format=None, model=None, tasks=None,
@@ -157,6 +163,10 @@ def main() -> None:
                                                      False, spark)
         runs["job, dedup off"] = off = job_run(args.config, Path(tmp) / "full.jsonl", Path(tmp) / "wh-off", False,
                                                spark)
+        if args.isolation_ab:
+            runs["job, dedup off, records not isolated"] = bare = job_run(
+                args.config, Path(tmp) / "full.jsonl", Path(tmp) / "wh-bare", False, spark,
+                "execution.isolate_records=false")
         runs["job, dedup on"] = on = job_run(args.config, Path(tmp) / "full.jsonl", Path(tmp) / "wh-on", True, spark)
     spark.stop()
 
@@ -182,8 +192,10 @@ def main() -> None:
     print(f"creating a warehouse's tables (once per warehouse, not in the figures above): "
           f"{sum(CREATE_SECONDS[1:]) / max(len(CREATE_SECONDS) - 1, 1):.1f}s")
     print(f"job (dedup on) vs standalone: {(on.prompts / on.wall_seconds) / alone_rate:.3f}x")
+    isolation = (f" isolation_overhead={(off.wall_seconds - bare.wall_seconds) / bare.wall_seconds:.3f}"
+                 if args.isolation_ab else "")
     print(f"ratio={ratio:.3f} fixed_s={fixed:.2f} marginal_ms_per_prompt_core={marginal_ms:.3f} "
-          f"engine_idle_share={off.engine_idle_share:.3f} dedup_saved={saved:.3f}")
+          f"engine_idle_share={off.engine_idle_share:.3f} dedup_saved={saved:.3f}{isolation}")
 
 
 if __name__ == "__main__":

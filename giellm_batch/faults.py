@@ -46,6 +46,7 @@ def check_in_task(configured_point: str) -> None:
 # stage's per-record code segfault (a null pointer read), hang, or allocate without end. Without
 # the variable the check is one boolean test; nothing in the job's plan or config can arm it.
 POISON_ENV = "GIELLM_TEST_POISON"
+POISON_LOG_ENV = "GIELLM_TEST_POISON_LOG"  # optional: a file that gets one line per fault acted out
 POISON_STAGES = ("read", "segment", "prompt", "generate", "parse")
 _POISON_ARMED = os.environ.get(POISON_ENV) == "1"
 
@@ -62,16 +63,20 @@ def poison_check(stage: str, text: object) -> None:
         text = bytes(text).decode("utf-8", "replace")
     if not isinstance(text, str) or f"GIELLM-POISON:{stage}:" not in text:
         return
-    kind = text.split(f"GIELLM-POISON:{stage}:", 1)[1][:7]
-    if kind.startswith("crash"):
+    rest = text.split(f"GIELLM-POISON:{stage}:", 1)[1]
+    kind = next((k for k in ("crash", "timeout", "memory") if rest.startswith(k)), "")
+    if kind and os.environ.get(POISON_LOG_ENV):
+        with open(os.environ[POISON_LOG_ENV], "a") as log:
+            log.write(f"{stage} {kind}\n")
+    if kind == "crash":
         import ctypes
 
         ctypes.string_at(0)  # SIGSEGV
-    elif kind.startswith("timeout"):
+    elif kind == "timeout":
         import time
 
         time.sleep(3600)
-    elif kind.startswith("memory"):
+    elif kind == "memory":
         hoard = []
         for _ in range(1024):  # 64 GiB at most: touched pages, as a real leak would hold
             hoard.append(b"\x01" * (64 << 20))

@@ -112,9 +112,10 @@ def plan(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, 
 
 
 def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str,
-               reprocess: bool, limits: IsolationLimits | None = None) -> tuple[FilePlan, Any]:
+               reprocess: bool, limits: IsolationLimits | None = None,
+               isolated: dict[tuple[str, str], str] | None = None) -> tuple[FilePlan, Any]:
     """(what is read, the records read: reading.read_articles rows) for this run; `limits`: the
-    per-record isolation of decoding (isolation.py)."""
+    per-record isolation of decoding (isolation.py); `isolated`: reading.isolated_reads."""
     from pyspark.errors import AnalysisException
 
     try:
@@ -127,12 +128,13 @@ def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash:
     if read.files == []:  # every file finished and unchanged
         return read, spark.createDataFrame([], input_files.file_schema())
     if read.reads_everything:  # the folder as the plan listed it: one listing for the run
-        return read, read_articles(spark, source, listed=read.folder, limits=limits)
+        return read, read_articles(spark, source, listed=read.folder, limits=limits, isolated=isolated)
     try:
-        return read, read_articles(spark, source, files=read.files, limits=limits)
+        return read, read_articles(spark, source, files=read.files, limits=limits, isolated=isolated)
     except AnalysisException as exc:  # Spark refuses a named file that vanished since the listing
         log.warning("manifest: a file to read is gone (%s); reading the whole input instead", str(exc)[:300])
-        return FilePlan(records_files=read.records_files), read_articles(spark, source, limits=limits)
+        whole = read_articles(spark, source, limits=limits, isolated=isolated)
+        return FilePlan(records_files=read.records_files), whole
 
 
 def finished_rows(spark: Any, warehouse: str, inputs: Any, read: FilePlan, pipeline_hash: str, run_id: str,

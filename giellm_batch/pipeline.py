@@ -33,6 +33,7 @@ from giellm_batch import (
     manifest,
     monitoring,
     placement,
+    reading,
     records,
     report,
     runs,
@@ -188,8 +189,10 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     # Files the manifest shows finished and unchanged are not read (manifest.py). One staged read
     # classifies every record of the others (selection.py: rejected / done / changed / unfinished)
     # and one aggregation counts them: the selection must not change when `articles` is written below.
+    # Records an earlier run isolated while decoding them are rejected as they were, not decoded again.
+    isolated = {} if options.reprocess else reading.isolated_reads(spark, warehouse, summary.pipeline_hash)
     read, raw = manifest.read_input(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess,
-                                    config.execution.isolation())
+                                    config.execution.isolation(), isolated)
     inputs = stage(selection.classified(spark, raw, warehouse, summary.pipeline_hash, options.reprocess),
                     staging, "input")
     states, todo_chars = selection.tally(inputs)
@@ -244,9 +247,11 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     # An article with a sentence whose prompt, engine call or parse was isolated (a crash, hang or
     # memory exhaustion: isolation.py) is quarantined whole, like one that could not be segmented.
     poisoned = records.poisoned_articles(extractions)
+    prompts_before: int | None = None
     if poisoned:
         log.warning("run %s: %d article(s) isolated in a later step, quarantined: %s", run_id, len(poisoned),
                     "; ".join(f"{a}: {r[:120]}" for a, r in poisoned[:5]))
+        prompts_before = extractions.count()  # deduplication counts every prompt the engines answered
         reasons = spark.createDataFrame(poisoned, "article_id string, late_reason string")
         extractions = extractions.join(reasons.select("article_id"), "article_id", "left_anti")
         sentences = sentences.join(reasons.select("article_id"), "article_id", "left_anti")
@@ -255,7 +260,7 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
             todo.join(reasons, "article_id").withColumnRenamed("late_reason", "reason"), allowMissingColumns=True)
         n_unsegmented += len(poisoned)
     profile = monitoring.count_and_profile(extractions, summary, plan.max_items if plan.decoding != "free" else 0)
-    summary.dedup_hits = summary.prompts - summary.engine_calls
+    summary.dedup_hits = (summary.prompts if prompts_before is None else prompts_before) - summary.engine_calls
     watch.lap("parse")
 
     faults.check("before_first_write", fault)

@@ -232,15 +232,19 @@ def _frame(rows: list[RawRow], extra: tuple[str, ...] = ()) -> pd.DataFrame:
 
 
 def file_decoder(settings: InputSettings, limits: IsolationLimits | None = None,
+                 isolated: dict[tuple[str, str], str] | None = None,
                  ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """mapInPandas function: binaryFile rows (path, content, file_uri) -> validated input_files.DECODED rows.
 
     Records (a Livedoor file, a JSONL line) are decoded in an isolated child process per batch
     (isolation.py): one that crashes, hangs or exhausts memory becomes a rejected row whose reason
-    starts with crash / timeout / memory; the file's other records are read as usual."""
+    starts with crash / timeout / memory, and whose content_hash is its bytes' digest; the file's
+    other records are read as usual. `isolated`: (record key, digest) -> reason of the records an
+    earlier run isolated (isolated_reads): rejected again as they were, never decoded again."""
     fmt = settings.format
     columns = _column_map(settings)
     limits = limits or IsolationLimits()
+    isolated = isolated or {}
 
     def decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
@@ -263,16 +267,41 @@ def file_decoder(settings: InputSettings, limits: IsolationLimits | None = None,
                     return decode_file(fmt, path, raw, columns)
                 return [checked(jsonl_record(path, number, raw, columns))]
 
+            keys = [f"{path}:{number}" if number else path for path, number, _raw, _seen in units]
+            digests = [_raw_digest(raw) if isolated else "" for _path, _number, raw, _seen in units]
+            known = [isolated.get((key, digest)) for key, digest in zip(keys, digests, strict=True)]
+            fresh = [unit for unit, reason in zip(units, known, strict=True) if reason is None]
+            decoded = iter(map_isolated(fresh, one, limits))
             rows = list(whole)
-            for (path, number, raw, seen), out in zip(units, map_isolated(units, one, limits), strict=True):
+            for (path, _number, raw, seen), key, digest, reason in zip(units, keys, digests, known, strict=True):
+                out = next(decoded) if reason is None else Poisoned("", reason)
                 if isinstance(out, Poisoned):
-                    key = f"{path}:{number}" if number else path
                     names = livedoor_names(path) if fmt == "livedoor" else {}
-                    out = [_storable(_reject(key, key, out.reason("read"), _preview(raw), **names))]
+                    out = [_storable(_reject(key, key, reason or out.reason("read"), _preview(raw), **names,
+                                             content_hash=digest or _raw_digest(raw)))]
                 rows.extend({**r, **seen} for r in out)
             yield _frame(rows, (*input_files.FILE_COLUMNS, input_files.FILE_URI))
 
     return decode
+
+
+def _raw_digest(raw: bytes) -> str:
+    return "bytes:" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def isolated_reads(spark: Any, warehouse: str, pipeline_hash: str) -> dict[tuple[str, str], str]:
+    """(record key, bytes digest) -> reason of every record this pipeline's earlier runs isolated
+    while decoding it (file_decoder): small, and shipped to the decode tasks."""
+    from pyspark.sql import functions as F
+
+    from giellm_batch import tables
+    from giellm_batch.isolation import POISON_KINDS
+
+    rows = (tables.read_table(spark, warehouse, "quarantine")
+            .filter((F.col("pipeline_hash") == pipeline_hash) & F.col("stage").isin(*POISON_KINDS)
+                    & F.col("content_hash").startswith("bytes:"))
+            .select("record_key", "content_hash", "reason").collect())
+    return {(r["record_key"], r["content_hash"]): r["reason"] for r in rows}
 
 
 def unread_file_row(fmt: str) -> Callable[[str, str], RawRow]:
@@ -320,7 +349,8 @@ def file_rules(settings: InputSettings, max_file_bytes: int | None = None) -> in
 
 
 def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | None = None,
-                  files: list[str] | None = None, listed: Any = None, limits: IsolationLimits | None = None) -> Any:
+                  files: list[str] | None = None, listed: Any = None, limits: IsolationLimits | None = None,
+                  isolated: dict[tuple[str, str], str] | None = None) -> Any:
     """Spark DataFrame of RAW_ARTICLE rows (accepted and rejected) for the configured input, plus
     input_files.FILE_COLUMNS (null for table input).
 
@@ -330,7 +360,7 @@ def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | Non
     the caller has listed it already (input_files.binary_files)."""
     if settings.format in ("livedoor", "jsonl"):
         return input_files.read_files(spark, settings.path if files is None else files,
-                                      file_rules(settings, max_file_bytes), file_decoder(settings, limits),
+                                      file_rules(settings, max_file_bytes), file_decoder(settings, limits, isolated),
                                       unread_file_row(settings.format), listed=listed)
     from pyspark.sql import functions as F
 

@@ -10,6 +10,11 @@ from typing import Any
 
 import pytest
 
+# Arm faults.poison_check in every worker the tests start (only records carrying its marker trigger
+# it), and have it log each fault it acts out (tests/resilience/test_poison.py counts them).
+os.environ.setdefault("GIELLM_TEST_POISON", "1")
+os.environ.setdefault("GIELLM_TEST_POISON_LOG", f"/tmp/giellm-test-poison-{os.getpid()}.log")
+
 from giellm_batch.config import SparkSettings
 from giellm_batch.schemas import TABLES
 from giellm_batch.tasks import TaskRegistry, load_task_registry

@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from giellm_batch.segmentation import Segmenter
+from giellm_batch.segmentation import Segmenter, segment_article
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +131,31 @@ def test_any_text_as_an_article_is_accepted_whole_or_rejected_with_a_reason(body
 
     # segmentation -> prompts -> parse -> grounding, every task: see bench/fuzz_targets.py
     ft.check_article(body.encode("utf-8", "replace").decode("utf-8"), output)
+
+
+@pytest.mark.parametrize("text", ["a" * 300_000, "x y " * 110_000, "長" * 600_000])
+def test_text_that_crashes_one_mecab_call_is_tagged_in_bounded_windows(text):
+    """Each of these segfaults MeCab when tagged in one call (measured: docs/isolation.md); run
+    in-process here, a broken window would kill the test process."""
+    segmenter = Segmenter(max_sentence_chars=300)
+    morphemes = segmenter.morphemes(text)
+    assert "".join(m[2] for m in morphemes) == text
+    assert all(text[s:e] == surface for s, e, surface, _pos in morphemes[:2000])
+    rows = segment_article(segmenter, None, "a", text)
+    assert rows and rows[0][6] is None
+    assert all(text[r[3]:r[4]] == r[2] for r in rows) and rows[-1][4] == len(text.rstrip())
+
+
+def test_an_article_over_the_bound_is_quarantined_naming_it():
+    (row,) = segment_article(Segmenter(), None, "a", "長" * 3_000, max_article_chars=2_000)
+    assert row[1] == -1 and "segmentation.max_article_chars" in row[6] and "3,000" in row[6]
+
+
+def test_fuzz_long_article_target_passes_on_pathological_shapes():
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    import fuzz_targets
+
+    for text in ("a", "x y ", "長", "東京都で会議が開かれた、"):
+        assert fuzz_targets.check_long_article(text) == (1, 0)
