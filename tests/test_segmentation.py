@@ -139,7 +139,7 @@ def test_text_that_crashes_one_mecab_call_is_tagged_in_bounded_windows(text):
     in-process here, a broken window would kill the test process."""
     segmenter = Segmenter(max_sentence_chars=300)
     morphemes = segmenter.morphemes(text)
-    assert "".join(m[2] for m in morphemes) == text
+    assert "".join(m[2] for m in morphemes) == text.replace(" ", "")  # MeCab skips spaces
     assert all(text[s:e] == surface for s, e, surface, _pos in morphemes[:2000])
     rows = segment_article(segmenter, None, "a", text)
     assert rows and rows[0][6] is None
