@@ -67,7 +67,9 @@ def test_execution_settings_are_validated_with_what_to_fix(tmp_path, tiny_model)
 input: {path: REPO/data/sample/text}
 model: {path: REPO/models/tiny-giellm}
 engine: {tensor_parallel_size: 2}
-execution: {gpus_per_engine: 1, prompts_per_partition: 0, dedupe: false, driver_staging_max_chars: -1}
+execution: {gpus_per_engine: 1, prompts_per_partition: 0, dedupe: false, driver_staging_max_chars: -1,
+            record_timeout_seconds: 0, record_memory_bytes: 1000}
+segmentation: {mecab_max_chars: 500000, max_article_chars: -1}
 task_registry: REPO/conf/tasks.yaml
 tasks: [scnm_ner]
 """)
@@ -78,6 +80,20 @@ tasks: [scnm_ner]
     assert "execution.prompts_per_partition: must be at least 1" in message
     assert "unknown key 'dedupe'; did you mean 'dedup'?" in message
     assert "execution.driver_staging_max_chars: must be 0 (always stage files) or more" in message
+    assert "execution.record_timeout_seconds: must be > 0" in message
+    assert "execution.record_memory_bytes: must be at least 67108864 (64 MiB)" in message
+    assert "segmentation.mecab_max_chars: must be between 1,000 and 100,000" in message
+    assert "segmentation.max_article_chars: must be 0 (no bound) or more" in message
+
+
+def test_the_bounds_do_not_change_the_pipeline_hash(tiny_model):
+    """They decide what is quarantined, not what a processed article yields (docs/isolation.md)."""
+    base = load_config(CONFIG)
+    bounded = load_config(CONFIG, overrides={"segmentation": {"max_article_chars": 1000, "mecab_max_chars": 5000},
+                                             "execution": {"record_timeout_seconds": 5.0}})
+    assert base.pipeline_hash() == bounded.pipeline_hash()
+    assert base.pipeline_hash() != load_config(CONFIG, overrides={"segmentation": {"max_sentence_chars": 100}}
+                                               ).pipeline_hash()
 
 
 def test_set_flag_overrides_one_value_and_is_validated(tiny_model):
