@@ -122,6 +122,7 @@ def _child(items: Sequence[Any], order: list[int], work: Callable[[Any], Any], c
     status = 0
     out: Any = None
     try:
+        _die_with_parent()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -149,6 +150,17 @@ def _child(items: Sequence[Any], order: list[int], work: Callable[[Any], Any], c
         status = 1
     finally:
         os._exit(status)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the thread that forked it ends (a killed or cancelled Spark
+    worker), so a hanging child never outlives its watcher."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _send(out: Any, message: Any) -> None:

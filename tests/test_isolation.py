@@ -77,3 +77,37 @@ def test_the_worker_survives_and_disabled_isolation_works_in_process() -> None:
     assert map_isolated(["x"], _work, IsolationLimits(enabled=False)) == ["X"]
     with pytest.raises(ValueError, match="bad record"):
         map_isolated(["raise"], _work, IsolationLimits(enabled=False))
+
+
+def test_a_hanging_child_dies_with_its_watcher(tmp_path) -> None:
+    """A Spark worker killed mid-batch (task cancelled, executor lost) leaves no hanging child behind."""
+    import signal
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import os, time\n"
+        "from giellm_batch.isolation import IsolationLimits, map_isolated\n"
+        f"def work(x):\n    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n    time.sleep(600)\n"
+        "map_isolated(['x'], work, IsolationLimits(record_timeout_seconds=600))\n")
+    watcher = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    watcher.send_signal(signal.SIGKILL)
+    watcher.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline, "the child outlived its killed watcher"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
