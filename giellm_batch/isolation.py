@@ -123,6 +123,7 @@ def _child(items: Sequence[Any], order: list[int], work: Callable[[Any], Any], c
     out: Any = None
     try:
         _die_with_parent()
+        _default_fatal_signals()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -161,6 +162,21 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _default_fatal_signals() -> None:
+    """A fault kills the child at once, named by its own signal, and leaves no core file.
+
+    Why: libraries loaded in the worker install crash handlers (faulthandler; torch's turns SIGSEGV
+    into abort()). In a forked child such a handler can wait for a lock held by a thread that was
+    not forked: measured in the test suite, a segfault then hung until the time bound and was
+    reported as `timeout`."""
+    import faulthandler
+
+    faulthandler.disable()
+    for sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT):
+        signal.signal(sig, signal.SIG_DFL)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
 
 
 def _send(out: Any, message: Any) -> None:

@@ -28,13 +28,32 @@ def _work(item: str) -> str:
     return item.upper()
 
 
+def test_a_segfault_beside_a_live_engine_is_named_as_such_and_does_not_hang(tiny_model) -> None:
+    """The generation step forks beside a warm vLLM engine. Its libraries' crash handlers (torch,
+    faulthandler) hung a forked child's segfault until the time bound here (reported as `timeout`)
+    before the child reset them (isolation._default_fatal_signals)."""
+    import dataclasses
+
+    from giellm_batch.config import load_config
+    from giellm_batch.engine import get_engine
+    from giellm_batch.pipeline import extraction_plan
+    from tests.conftest import CONFIG
+
+    config = load_config(CONFIG)
+    get_engine(extraction_plan(dataclasses.replace(config, tasks=config.tasks[:1])).engine)  # cached per process
+    started = time.monotonic()
+    (out,) = map_isolated(["segv"], _work, LIMITS)
+    assert isinstance(out, Poisoned) and out.detail == "the process died of signal SIGSEGV", out
+    assert time.monotonic() - started < LIMITS.record_timeout_seconds
+
+
 def test_clean_batch_matches_in_process_work() -> None:
     items = [f"r{i}" for i in range(300)]
     assert map_isolated(items, _work, LIMITS) == [_work(i) for i in items]
 
 
 @pytest.mark.parametrize(("poison", "kind", "detail"), [
-    ("segv", "crash", "signal SIGSEGV"),
+    ("segv", "crash", "the process died of signal SIGSEGV"),
     ("abort", "crash", "signal SIGABRT"),
     ("hang", "timeout", "no result within 2 s"),
     ("hog", "memory", "MemoryError"),

@@ -31,7 +31,8 @@ def test_poisoned_records_are_quarantined_and_the_rest_equals_a_clean_run(spark,
     result = compare(spark, tmp_path / "clean-wh", tmp_path / "wh", poisoned)
     assert result["wrong"] == [] and result["quarantined"] == len(poisoned.expected_stage) == 16, result
     reasons = {r["article_id"]: r["reason"] for r in table(spark, tmp_path / "wh", "quarantine").collect()}
-    assert "signal SIGSEGV" in reasons["poison-segment-crash"]
+    assert reasons["poison-segment-crash"] == "crash: segmentation: the process died of signal SIGSEGV"
+    assert reasons["poison-generate-crash"] == "crash: generate: the process died of signal SIGSEGV"
     assert reasons["poison-generate-timeout"].startswith("timeout: generate: no result within 3 s")
     assert reasons["poison-parse-memory"].startswith("memory: parse: MemoryError: needed more than 512 MiB")
     assert reasons["poison-read-crash"].startswith("crash: read: ")
