@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from giellm_batch.isolation import POISON_KINDS
+
 FAULT_ENV = "GIELLM_FAULT"
 POINTS = ("before_first_write", "between_writes", "after_last_write", "in_task")
 
@@ -64,7 +66,7 @@ def poison_check(stage: str, text: object) -> None:
     if not isinstance(text, str) or f"GIELLM-POISON:{stage}:" not in text:
         return
     rest = text.split(f"GIELLM-POISON:{stage}:", 1)[1]
-    kind = next((k for k in ("crash", "timeout", "memory") if rest.startswith(k)), "")
+    kind = next((k for k in POISON_KINDS if rest.startswith(k)), "")
     if kind and os.environ.get(POISON_LOG_ENV):
         with open(os.environ[POISON_LOG_ENV], "a") as log:
             log.write(f"{stage} {kind}\n")

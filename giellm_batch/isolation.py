@@ -190,7 +190,6 @@ def _watch(pid: int, read_fd: int, order: list[int], current: mmap.mmap,
     buffer = b""
     ended, raised = False, ""
     last_position, last_progress = -1, time.monotonic()
-    status: int | None = None
     timed_out = eof = False
     while not eof:
         ready, _, _ = select.select([read_fd], [], [], _POLL_SECONDS)

@@ -115,7 +115,7 @@ def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash:
                reprocess: bool, limits: IsolationLimits | None = None,
                isolated: dict[tuple[str, str], str] | None = None) -> tuple[FilePlan, Any]:
     """(what is read, the records read: reading.read_articles rows) for this run; `limits`: the
-    per-record isolation of decoding (isolation.py); `isolated`: reading.isolated_reads."""
+    per-record isolation of decoding (isolation.py); `isolated`: selection.EarlierIsolations.decoded."""
     from pyspark.errors import AnalysisException
 
     try:

@@ -33,7 +33,6 @@ from giellm_batch import (
     manifest,
     monitoring,
     placement,
-    reading,
     records,
     report,
     runs,
@@ -189,12 +188,14 @@ def _process(config: JobConfig, spark: Any, options: RunOptions, fault: str, sum
     # Files the manifest shows finished and unchanged are not read (manifest.py). One staged read
     # classifies every record of the others (selection.py: rejected / done / changed / unfinished)
     # and one aggregation counts them: the selection must not change when `articles` is written below.
-    # Records an earlier run isolated while decoding them are rejected as they were, not decoded again.
-    isolated = {} if options.reprocess else reading.isolated_reads(spark, warehouse, summary.pipeline_hash)
+    # Records an earlier run isolated are not worked on again: rejected as they were without being
+    # decoded again, or skipped while their content is the same (selection.EarlierIsolations).
+    isolated = (selection.EarlierIsolations() if options.reprocess
+                else selection.earlier_isolations(spark, warehouse, summary.pipeline_hash))
     read, raw = manifest.read_input(spark, config.input, warehouse, summary.pipeline_hash, options.reprocess,
-                                    config.execution.isolation(), isolated)
-    inputs = stage(selection.classified(spark, raw, warehouse, summary.pipeline_hash, options.reprocess),
-                    staging, "input")
+                                    config.execution.isolation(), isolated.decoded)
+    inputs = stage(selection.classified(spark, raw, warehouse, summary.pipeline_hash, options.reprocess,
+                                        isolated.articles), staging, "input")
     states, todo_chars = selection.tally(inputs)
     if read.skipped is not None and (states.get("done", 0) or states.get("changed", 0)):
         held = selection.held_by_skipped_files(spark, warehouse, summary.pipeline_hash, inputs, read.skipped)

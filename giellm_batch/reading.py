@@ -240,7 +240,7 @@ def file_decoder(settings: InputSettings, limits: IsolationLimits | None = None,
     (isolation.py): one that crashes, hangs or exhausts memory becomes a rejected row whose reason
     starts with crash / timeout / memory, and whose content_hash is its bytes' digest; the file's
     other records are read as usual. `isolated`: (record key, digest) -> reason of the records an
-    earlier run isolated (isolated_reads): rejected again as they were, never decoded again."""
+    earlier run isolated (selection.EarlierIsolations.decoded): rejected again as they were, never decoded again."""
     fmt = settings.format
     columns = _column_map(settings)
     limits = limits or IsolationLimits()
@@ -274,12 +274,16 @@ def file_decoder(settings: InputSettings, limits: IsolationLimits | None = None,
             decoded = iter(map_isolated(fresh, one, limits))
             rows = list(whole)
             for (path, _number, raw, seen), key, digest, reason in zip(units, keys, digests, known, strict=True):
-                out = next(decoded) if reason is None else Poisoned("", reason)
-                if isinstance(out, Poisoned):
-                    names = livedoor_names(path) if fmt == "livedoor" else {}
-                    out = [_storable(_reject(key, key, reason or out.reason("read"), _preview(raw), **names,
-                                             content_hash=digest or _raw_digest(raw)))]
-                rows.extend({**r, **seen} for r in out)
+                if reason is None:
+                    out = next(decoded)
+                    if not isinstance(out, Poisoned):
+                        rows.extend({**r, **seen} for r in out)
+                        continue
+                    reason = out.reason("read")
+                # isolated now or by an earlier run: rejected, never half-read
+                names = livedoor_names(path) if fmt == "livedoor" else {}
+                rejected = _reject(key, key, reason, _preview(raw), **names, content_hash=digest or _raw_digest(raw))
+                rows.append({**_storable(rejected), **seen})
             yield _frame(rows, (*input_files.FILE_COLUMNS, input_files.FILE_URI))
 
     return decode
@@ -287,21 +291,6 @@ def file_decoder(settings: InputSettings, limits: IsolationLimits | None = None,
 
 def _raw_digest(raw: bytes) -> str:
     return "bytes:" + hashlib.sha256(raw).hexdigest()[:16]
-
-
-def isolated_reads(spark: Any, warehouse: str, pipeline_hash: str) -> dict[tuple[str, str], str]:
-    """(record key, bytes digest) -> reason of every record this pipeline's earlier runs isolated
-    while decoding it (file_decoder): small, and shipped to the decode tasks."""
-    from pyspark.sql import functions as F
-
-    from giellm_batch import tables
-    from giellm_batch.isolation import POISON_KINDS
-
-    rows = (tables.read_table(spark, warehouse, "quarantine")
-            .filter((F.col("pipeline_hash") == pipeline_hash) & F.col("stage").isin(*POISON_KINDS)
-                    & F.col("content_hash").startswith("bytes:"))
-            .select("record_key", "content_hash", "reason").collect())
-    return {(r["record_key"], r["content_hash"]): r["reason"] for r in rows}
 
 
 def unread_file_row(fmt: str) -> Callable[[str, str], RawRow]:

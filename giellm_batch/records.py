@@ -52,19 +52,19 @@ def quarantine_rows(rejected: Any, unprocessed: Any | None, stamp: dict[str, str
     `content_hash` it keeps the record from being tried again (selection.classified)."""
     from pyspark.sql import functions as F
 
-    rows = rejected.select("record_key", _stage("read"), F.col("reject_reason").alias("reason"),
+    rows = rejected.select("record_key", _stage("reject_reason", "read"), F.col("reject_reason").alias("reason"),
                            "article_id", "source", "payload", "content_hash")
     if unprocessed is not None:
         rows = rows.unionByName(unprocessed.select(
-            "record_key", _stage("segmentation"), "reason", "article_id", "source",
+            "record_key", _stage("reason", "segmentation"), "reason", "article_id", "source",
             F.substring("body", 1, 2000).alias("payload"), "content_hash"))
     return _with_stamp(rows.withColumn("quarantined_at", F.current_timestamp()), stamp)
 
 
-def _stage(default: str) -> Any:
+def _stage(reason: str, default: str) -> Any:
+    """The isolation kind a `reason` column starts with, else `default`."""
     from pyspark.sql import functions as F
 
-    reason = "reason" if default != "read" else "reject_reason"
     kind = F.regexp_extract(reason, POISON_REASON, 1)
     return F.when(kind != "", kind).otherwise(F.lit(default)).alias("stage")
 

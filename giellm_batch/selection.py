@@ -10,13 +10,40 @@ left by an interrupted run). With --reprocess nothing counts as done.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from giellm_batch import records, tables
 from giellm_batch.isolation import POISON_KINDS
 
 
-def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reprocess: bool) -> Any:
+@dataclass(frozen=True)
+class EarlierIsolations:
+    """Records this pipeline's earlier runs isolated (they crashed, hung or exhausted a worker's
+    memory: isolation.py), from one read of `quarantine`; few, so held on the driver."""
+
+    # (record key, "bytes:<digest>") -> reason: isolated while decoding (reading.file_decoder)
+    decoded: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (article_id, content_hash): isolated in a later step (segment, prompt, generate, parse)
+    articles: frozenset[tuple[str, str]] = frozenset()
+
+
+def earlier_isolations(spark: Any, warehouse: str, pipeline_hash: str) -> EarlierIsolations:
+    from pyspark.sql import functions as F
+
+    rows = (tables.read_table(spark, warehouse, "quarantine")
+            .filter((F.col("pipeline_hash") == pipeline_hash) & F.col("stage").isin(*POISON_KINDS)
+                    & F.col("content_hash").isNotNull())
+            .select("record_key", "article_id", "content_hash", "reason").collect())
+    at_read = [r["content_hash"].startswith("bytes:") for r in rows]  # reading._raw_digest
+    decoded = {(r["record_key"], r["content_hash"]): r["reason"] for r, read in zip(rows, at_read, strict=True) if read}
+    articles = frozenset((r["article_id"], r["content_hash"]) for r, read in zip(rows, at_read, strict=True)
+                         if not read and r["article_id"] is not None)
+    return EarlierIsolations(decoded, articles)
+
+
+def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reprocess: bool,
+               isolated: frozenset[tuple[str, str]] = frozenset()) -> Any:
     """Every input record read (`raw`: reading.read_articles rows, of every file or of those
     manifest.read_input chose) with its `state` and `duplicate_id` (one row per record; the caller
     stages it once, so the selection does not change when the articles table is written later)."""
@@ -34,16 +61,14 @@ def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reproce
         inputs = inputs.join(done, "article_id", "left")
         finished = F.coalesce(F.array_contains("_done", F.col("content_hash")), F.lit(False))
         seen = F.col("_done").isNotNull()
-        # A record isolated by an earlier run of this pipeline (it crashed, hung or exhausted a
-        # worker's memory) is not tried again while its content is the same: it would only cost the
-        # isolation again. Editing the article, --reprocess, or deleting its quarantine row retries it.
-        isolated = (tables.read_table(spark, warehouse, "quarantine")
-                    .filter((F.col("pipeline_hash") == pipeline_hash) & F.col("stage").isin(*POISON_KINDS)
-                            & F.col("content_hash").isNotNull())
-                    .select("article_id", F.col("content_hash").alias("_isolated")).distinct())
-        inputs = inputs.join(isolated, (inputs["article_id"] == isolated["article_id"])
-                             & (inputs["content_hash"] == isolated["_isolated"]), "left").drop(isolated["article_id"])
-        finished = finished | F.col("_isolated").isNotNull()
+        # A record isolated by an earlier run of this pipeline (`isolated`: EarlierIsolations.articles)
+        # is not tried again while its content is the same: it would only cost the isolation again.
+        # Editing the article, --reprocess, or deleting its quarantine row retries it.
+        if isolated:
+            known = spark.createDataFrame(sorted(isolated), "article_id string, _isolated string")
+            inputs = inputs.join(F.broadcast(known), (inputs["article_id"] == known["article_id"])
+                                 & (inputs["content_hash"] == known["_isolated"]), "left").drop(known["article_id"])
+            finished = finished | F.col("_isolated").isNotNull()
     state = (F.when(F.col("reject_reason").isNotNull(), "rejected").when(finished, "done")
              .when(seen, "changed").otherwise("unfinished"))
     return inputs.withColumn("state", state).drop("_done", "_isolated")
