@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml requirements/constraints-$(EXTRA).txt
 	# break transformers' imports; text models need none of them.
 	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
 	# Delta's JVM jars come from Maven Central into the Ivy cache, once.
-	$(BIN)/python -m giellm_batch.spark_session
+	$(BIN)/python -m giellm_batch.spark.session
 	touch $(STAMP)
 
 $(MODEL_DIR)/giellm_tiny_model.json: $(STAMP) data/sample/text
@@ -45,17 +45,17 @@ $(MODEL_DIR)/giellm_tiny_model.json: $(STAMP) data/sample/text
 $(TRAIN_DATA)/synthetic.jsonl: $(STAMP) giellm_batch/training/synthetic.py giellm_batch/training/gazetteer.py
 	$(BIN)/giellm-batch synth-data --out $@
 
-$(TRAIN_DATA)/pairs/train.jsonl: $(TRAIN_DATA)/synthetic.jsonl giellm_batch/tasks.yaml giellm_batch/training/examples.py
+$(TRAIN_DATA)/pairs/train.jsonl: $(TRAIN_DATA)/synthetic.jsonl giellm_batch/giellm/tasks.yaml giellm_batch/training/examples.py
 	$(BIN)/giellm-batch training-data $(TRAIN_DATA)/synthetic.jsonl --out-dir $(TRAIN_DATA)/pairs
 
 $(TRAINED_DIR)/giellm_training.json: $(TRAIN_DATA)/pairs/train.jsonl conf/finetune.yaml data/sample/text \
-		giellm_batch/training/finetune.py giellm_batch/tiny_model.py
+		giellm_batch/training/finetune.py giellm_batch/training/tiny_model.py
 	$(BIN)/giellm-batch finetune --config conf/finetune.yaml
 
 trained-model: $(TRAINED_DIR)/giellm_training.json
 
 # spark-submit finds Spark and the driver's Python through `python3` on PATH: the venv's. The local
-# file system's jar (giellm_batch/local_fs.py) goes with it when this machine has a JDK to build it.
+# file system's jar (giellm_batch/spark/local_fs.py) goes with it when this machine has a JDK to build it.
 LOCAL_FS_JAR = $(shell $(BIN)/giellm-batch local-fs-jar 2>/dev/null)
 run: setup trained-model
 	PATH="$(CURDIR)/$(BIN):$$PATH" spark-submit --master "local[*]" --packages "$$($(BIN)/giellm-batch delta-package)" \

@@ -29,9 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from giellm_batch.config import SparkSettings  # noqa: E402
+from giellm_batch.config.job_config import SparkSettings  # noqa: E402
 from giellm_batch.resilience.chaos import differences, job_command, run, table_contents  # noqa: E402
-from giellm_batch.spark_session import build_spark  # noqa: E402
+from giellm_batch.spark.session import build_spark  # noqa: E402
 
 SMOKE = REPO / "conf" / "smoke.yaml"  # the random-weight model: recovery does not depend on weights
 SAMPLE = REPO / "data" / "sample" / "text"

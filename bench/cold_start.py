@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO / "bench"))
 from nightly import write_articles  # noqa: E402
 
 from giellm_batch.resilience.chaos import job_command, run  # noqa: E402
-from giellm_batch.segmentation import livedoor_sentences  # noqa: E402
-from giellm_batch.spark_session import DRIVER_JAVA_OPTIONS, driver_java_options  # noqa: E402
+from giellm_batch.spark.session import DRIVER_JAVA_OPTIONS, driver_java_options  # noqa: E402
+from giellm_batch.text.segmentation import livedoor_sentences  # noqa: E402
 
 BASELINES = {"jvm-defaults": None, "no-archive": DRIVER_JAVA_OPTIONS}
 

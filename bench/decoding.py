@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 
-from giellm_batch.config import load_config  # noqa: E402
-from giellm_batch.evaluation import load_labelled, score  # noqa: E402
-from giellm_batch.pipeline import extraction_plan, extraction_step  # noqa: E402
+from giellm_batch.config.job_config import load_config  # noqa: E402
+from giellm_batch.giellm.metrics import load_labelled, score  # noqa: E402
+from giellm_batch.run.driver import extraction_plan, extraction_step  # noqa: E402
 
 MODES = {"free": ("free", 0, 0), "regex-capped": ("regex", 6, 16), "regex": ("regex", 0, 0),
          "grounded": ("grounded", 0, 0)}

@@ -32,9 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = ("livedoor", "jsonl", "article", "long_article", "output")
-INSTRUMENTED = ("giellm_batch.reading", "giellm_batch.segmentation", "giellm_batch.inference",
-                "giellm_batch.extraction", "giellm_batch.parsing", "giellm_batch.grounding", "giellm_batch.prompts",
-                "giellm_batch.failures")
+INSTRUMENTED = ("giellm_batch.input.reading", "giellm_batch.text.segmentation", "giellm_batch.steps.generate",
+                "giellm_batch.steps.parse", "giellm_batch.giellm.parsing", "giellm_batch.text.offsets",
+                "giellm_batch.giellm.prompts", "giellm_batch.isolation.failures")
 SEP = b"\xff"  # never part of UTF-8: splits an input into its two strings
 
 

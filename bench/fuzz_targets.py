@@ -29,15 +29,15 @@ from typing import Any
 
 import pandas as pd
 
-from giellm_batch.engine import EngineSpec
-from giellm_batch.extraction import PARSE_INPUT_COLUMNS, parse_step
-from giellm_batch.inference import prompt_requests
-from giellm_batch.prompts import render_output
-from giellm_batch.reading import decode_file, decode_livedoor_file, validate_row
+from giellm_batch.engine.vllm_engine import EngineSpec
+from giellm_batch.giellm.prompts import render_output
+from giellm_batch.giellm.tasks import load_task_registry
+from giellm_batch.input.reading import decode_file, decode_livedoor_file, validate_row
 from giellm_batch.schemas import RAW_ARTICLE
-from giellm_batch.segmentation import Segmenter, segment_article
-from giellm_batch.steps import ExtractionPlan
-from giellm_batch.tasks import load_task_registry
+from giellm_batch.steps.generate import prompt_requests
+from giellm_batch.steps.parse import PARSE_INPUT_COLUMNS, parse_step
+from giellm_batch.steps.plan import ExtractionPlan
+from giellm_batch.text.segmentation import Segmenter, segment_article
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = {"article_id": "id", "body": "body", "title": "title", "url": "url",

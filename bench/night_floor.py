@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nightly import write_articles
 
-from giellm_batch import tables
-from giellm_batch.config import load_config
-from giellm_batch.job import config_from_args
-from giellm_batch.pipeline import RunOptions, run_job
-from giellm_batch.runs import RunSummary
-from giellm_batch.segmentation import livedoor_sentences
-from giellm_batch.spark_session import build_spark
+from giellm_batch.config.job_config import load_config
+from giellm_batch.monitoring.runs import RunSummary
+from giellm_batch.run.driver import RunOptions, run_job
+from giellm_batch.run.job import config_from_args
+from giellm_batch.spark.session import build_spark
+from giellm_batch.text.segmentation import livedoor_sentences
+from giellm_batch.warehouse import tables
 
 
 def floor(spark: Any, source: str, warehouse: str, night: RunSummary, new_ids: list[str],

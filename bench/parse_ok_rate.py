@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from giellm_batch.config import load_config
-from giellm_batch.pipeline import extraction_plan, extraction_step
-from giellm_batch.reading import decode_livedoor_file
-from giellm_batch.segmentation import Segmenter
+from giellm_batch.config.job_config import load_config
+from giellm_batch.input.reading import decode_livedoor_file
+from giellm_batch.run.driver import extraction_plan, extraction_step
+from giellm_batch.text.segmentation import Segmenter
 
 
 def sample_texts(sample_dir: Path, segmenter: Segmenter) -> list[str]:

@@ -30,11 +30,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from giellm_batch.config import SparkSettings  # noqa: E402
-from giellm_batch.faults import POISON_ENV  # noqa: E402
+from giellm_batch.config.job_config import SparkSettings  # noqa: E402
+from giellm_batch.isolation.faults import POISON_ENV  # noqa: E402
 from giellm_batch.resilience.chaos import job_command, run  # noqa: E402
 from giellm_batch.resilience.poison import add_poison, compare, snapshot, write_input  # noqa: E402
-from giellm_batch.spark_session import build_spark  # noqa: E402
+from giellm_batch.spark.session import build_spark  # noqa: E402
 
 SMOKE = REPO / "conf" / "smoke.yaml"
 SAMPLE = REPO / "data" / "sample" / "text"

@@ -60,8 +60,8 @@ def evaluate(labelled: Path, work: Path, name: str, model: Path | None) -> dict[
 
 def baseline_file(work: Path) -> Path:
     """Held-out pairs with a `prediction`: the task's majority training text label, no items."""
-    from giellm_batch.prompts import render_output
-    from giellm_batch.tasks import load_task_registry
+    from giellm_batch.giellm.prompts import render_output
+    from giellm_batch.giellm.tasks import load_task_registry
 
     registry = load_task_registry(REPO / "conf" / "tasks.yaml")
     counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)

@@ -45,11 +45,11 @@ from typing import Any
 
 import pandas as pd
 
-from giellm_batch import tables
-from giellm_batch.job import config_from_args
-from giellm_batch.pipeline import RunOptions, extraction_plan, run_job
-from giellm_batch.segmentation import livedoor_sentences
-from giellm_batch.spark_session import build_spark
+from giellm_batch.run.driver import RunOptions, extraction_plan, run_job
+from giellm_batch.run.job import config_from_args
+from giellm_batch.spark.session import build_spark
+from giellm_batch.text.segmentation import livedoor_sentences
+from giellm_batch.warehouse import tables
 
 SENTENCES_PER_ARTICLE = 5
 CREATE_SECONDS: list[float] = []  # creating each fresh warehouse's tables (once per warehouse)
@@ -79,8 +79,8 @@ def write_jsonl(path: Path, slots: list[str]) -> None:
 
 def standalone(config: Any, slots: list[str]) -> dict[str, float]:
     """The job's engine, called directly on the job's prompt list (dedup off: every prompt)."""
-    from giellm_batch.engine import generate, get_engine, tokenize
-    from giellm_batch.inference import prompt_step, request_sampling_params
+    from giellm_batch.engine.vllm_engine import generate, get_engine, tokenize
+    from giellm_batch.steps.generate import prompt_step, request_sampling_params
 
     plan = dataclasses.replace(extraction_plan(config), dedup=False)
     frame = pd.DataFrame({"article_id": [f"a{i}" for i in range(len(slots))], "sentence_idx": 0, "text": slots})

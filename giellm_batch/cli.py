@@ -8,10 +8,10 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from giellm_batch.evaluate_job import add_evaluate_arguments
-from giellm_batch.evaluate_job import run_from_args as evaluate_from_args
-from giellm_batch.job import DEFAULT_CONFIG, add_run_arguments, run_from_args
-from giellm_batch.tasks import DEFAULT_REGISTRY, TaskRegistry, registry_or_exit
+from giellm_batch.giellm.tasks import DEFAULT_REGISTRY, TaskRegistry, registry_or_exit
+from giellm_batch.run.evaluate import add_evaluate_arguments
+from giellm_batch.run.evaluate import run_from_args as evaluate_from_args
+from giellm_batch.run.job import DEFAULT_CONFIG, add_run_arguments, run_from_args
 
 
 def _task(registry: TaskRegistry, name: str) -> tuple[object, object]:
@@ -22,7 +22,7 @@ def _task(registry: TaskRegistry, name: str) -> tuple[object, object]:
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
-    from giellm_batch.prompts import build_prompt
+    from giellm_batch.giellm.prompts import build_prompt
 
     task, profile = _task(registry_or_exit(args.registry), args.task)
     sys.stdout.write(build_prompt(task, profile, args.text) + "\n")  # type: ignore[arg-type]
@@ -32,14 +32,14 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 def _morphemes(text: str | None) -> list[tuple[int, int, str, str]] | None:
     if not text:
         return None
-    from giellm_batch.segmentation import Segmenter
+    from giellm_batch.text.segmentation import Segmenter
 
     return Segmenter().morphemes(text)
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from giellm_batch.grounding import ground_items
-    from giellm_batch.parsing import parse_output
+    from giellm_batch.giellm.parsing import parse_output
+    from giellm_batch.text.offsets import ground_items
 
     task, profile = _task(registry_or_exit(args.registry), args.task)
     result = parse_output(args.output, task, profile, sentence=args.text or "",  # type: ignore[arg-type]
@@ -54,7 +54,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from giellm_batch.doctor import run_checks
+    from giellm_batch.tools.doctor import run_checks
 
     return run_checks(args.config)
 
@@ -74,7 +74,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_build_tiny_model(args: argparse.Namespace) -> int:
-    from giellm_batch import tiny_model
+    from giellm_batch.training import tiny_model
 
     argv = ["--out", args.out, *[arg for c in args.corpus for arg in ("--corpus", c)]]
     return tiny_model.main([*argv, "--force"] if args.force else argv)
@@ -82,15 +82,15 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
 
 def _warehouse_session(args: argparse.Namespace, command: str, master: str = "local[*]") -> tuple[object, str]:
     """A local Spark session with Delta for a maintenance command, and the warehouse's absolute path."""
-    from giellm_batch.config import SparkSettings
-    from giellm_batch.spark_session import build_spark
+    from giellm_batch.config.job_config import SparkSettings
+    from giellm_batch.spark.session import build_spark
 
     spark = build_spark(SparkSettings(master=master, app_name=f"giellm-batch-{command}"), short_lived=True)
     return spark, str(Path(args.warehouse).resolve())
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from giellm_batch.sql import run_sql_file
+    from giellm_batch.tools.sql import run_sql_file
 
     spark, warehouse = _warehouse_session(args, "sql")
     run_sql_file(spark, warehouse, args.file).show(args.limit, truncate=False)
@@ -98,7 +98,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from giellm_batch.report import gather, render
+    from giellm_batch.monitoring.report import gather, render
 
     spark, warehouse = _warehouse_session(args, "report", master="local[2]")
     try:
@@ -113,7 +113,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from giellm_batch.maintenance import optimize
+    from giellm_batch.warehouse.maintenance import optimize
 
     spark, warehouse = _warehouse_session(args, "optimize")
     report = optimize(spark, warehouse, zorder=args.zorder, vacuum=not args.no_vacuum,
@@ -123,7 +123,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    from giellm_batch.locking import release
+    from giellm_batch.warehouse.locking import release
 
     spark, warehouse = _warehouse_session(args, "unlock", master="local[1]")
     release(spark, warehouse)
@@ -132,28 +132,28 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_schema_doc(_: argparse.Namespace) -> int:
-    from giellm_batch.schema_doc import render
+    from giellm_batch.tools.schema_doc import render
 
     sys.stdout.write(render())
     return 0
 
 
 def cmd_delta_package(_: argparse.Namespace) -> int:
-    from giellm_batch.spark_session import delta_maven_coordinate
+    from giellm_batch.spark.session import delta_maven_coordinate
 
     print(delta_maven_coordinate())
     return 0
 
 
 def cmd_driver_java_options(_: argparse.Namespace) -> int:
-    from giellm_batch.spark_session import driver_java_options
+    from giellm_batch.spark.session import driver_java_options
 
     print(driver_java_options())
     return 0
 
 
 def cmd_jvm_archive(args: argparse.Namespace) -> int:
-    from giellm_batch import jvm_archive_build
+    from giellm_batch.spark import jvm_archive_build
 
     try:
         path = jvm_archive_build.ensure(force=args.force)
@@ -165,7 +165,7 @@ def cmd_jvm_archive(args: argparse.Namespace) -> int:
 
 
 def cmd_local_fs_jar(_: argparse.Namespace) -> int:
-    from giellm_batch.local_fs import available_jar
+    from giellm_batch.spark.local_fs import available_jar
 
     jar = available_jar()
     if jar is None:

@@ -20,7 +20,7 @@ export PATH="$PWD/$bin:$PATH"
 echo "$(date -u +%FT%TZ) giellm-batch nightly: config=$config log=$log"
 # The driver's JVM options (a quicker start, spark_session.DRIVER_JAVA_OPTIONS) go first: an option
 # in SPARK_SUBMIT_ARGS given again after them wins.
-# The local file system's jar (giellm_batch/local_fs.py: no chmod process per file) when a JDK built it.
+# The local file system's jar (giellm_batch/spark/local_fs.py: no chmod process per file) when a JDK built it.
 jar=$("$bin/giellm-batch" local-fs-jar 2>/dev/null || true)
 # shellcheck disable=SC2086
 if spark-submit --driver-java-options "$("$bin/giellm-batch" driver-java-options)" ${jar:+--jars "$jar"} ${SPARK_SUBMIT_ARGS:-} \
@@ -39,7 +39,7 @@ else
   exit "$status"
 fi
 if [ "$(date -u +%u)" = "${GIELLM_OPTIMIZE_WEEKDAY:-7}" ]; then
-  warehouse=$(python3 -c "import sys; from giellm_batch.config import load_config; print(load_config(sys.argv[1]).output.warehouse)" "$config")
+  warehouse=$(python3 -c "import sys; from giellm_batch.config.job_config import load_config; print(load_config(sys.argv[1]).output.warehouse)" "$config")
   "$bin/giellm-batch" optimize --warehouse "$warehouse" >>"$log" 2>&1
   echo "$(date -u +%FT%TZ) optimized $warehouse"
 fi

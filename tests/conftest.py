@@ -15,9 +15,9 @@ import pytest
 os.environ.setdefault("GIELLM_TEST_POISON", "1")
 os.environ.setdefault("GIELLM_TEST_POISON_LOG", f"/tmp/giellm-test-poison-{os.getpid()}.log")
 
-from giellm_batch.config import SparkSettings
+from giellm_batch.config.job_config import SparkSettings
+from giellm_batch.giellm.tasks import TaskRegistry, load_task_registry
 from giellm_batch.schemas import TABLES
-from giellm_batch.tasks import TaskRegistry, load_task_registry
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "conf" / "smoke.yaml"  # the random-weight plumbing model
@@ -33,7 +33,7 @@ def registry() -> TaskRegistry:
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     """The same smoke-test model the quickstart uses; built here if `make setup` has not."""
-    from giellm_batch.tiny_model import build_tiny_model, read_corpus
+    from giellm_batch.training.tiny_model import build_tiny_model, read_corpus
 
     return build_tiny_model(MODEL_DIR, read_corpus([SAMPLE]))
 
@@ -45,7 +45,7 @@ def jvm_archive() -> Path | None:
     write one (e.g. it ships no base CDS archive): runs work without it, as `make setup` says."""
     import warnings
 
-    from giellm_batch import jvm_archive, jvm_archive_build
+    from giellm_batch.spark import jvm_archive, jvm_archive_build
 
     try:
         path = jvm_archive_build.ensure()
@@ -58,7 +58,7 @@ def jvm_archive() -> Path | None:
 
 @pytest.fixture(scope="session")
 def spark(tiny_model: Path, jvm_archive: Path | None) -> Iterator[Any]:
-    from giellm_batch.spark_session import build_spark
+    from giellm_batch.spark.session import build_spark
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # local[2,2]: two cores, and a failed task is retried once (the in-task fault test relies on it)
@@ -113,7 +113,7 @@ ARTICLES = ["topic-news-6500401.txt", "topic-news-6500402.txt", "topic-news-6500
 def clean_run(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clean")
     source = articles_dir(tmp, ARTICLES)
-    from giellm_batch import job
+    from giellm_batch.run import job
 
     assert job.main(argv(source, tmp / "wh")) == 0
     return source, contents(spark, tmp / "wh"), tmp / "wh"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from giellm_batch.charts import bar_chart, line_chart
+from giellm_batch.monitoring.charts import bar_chart, line_chart
 
 
 def _parse(svg: str) -> ET.Element:

@@ -98,7 +98,7 @@ def standalone_cluster(tmp_path_factory) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_cluster_run_pins_one_engine_per_gpu_and_equals_a_local_run(spark, standalone_cluster, clean_run, tmp_path):
-    from giellm_batch.spark_session import delta_maven_coordinate, driver_java_options
+    from giellm_batch.spark.session import delta_maven_coordinate, driver_java_options
 
     source, local_contents, _ = clean_run  # the same input and tasks, run in-process on local[2,2]
     cluster_wh = tmp_path / "cluster-wh"

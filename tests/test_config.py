@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from giellm_batch.config import ConfigError, load_config
+from giellm_batch.config.job_config import ConfigError, load_config
 from tests.conftest import CONFIG, REPO
 
 
@@ -99,7 +99,7 @@ def test_the_bounds_do_not_change_the_pipeline_hash(tiny_model):
 def test_set_flag_overrides_one_value_and_is_validated(tiny_model):
     import argparse
 
-    from giellm_batch.job import add_run_arguments, config_from_args
+    from giellm_batch.run.job import add_run_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_run_arguments(parser)

@@ -3,9 +3,9 @@ import re
 import xgrammar as xgr
 from xgrammar.testing import _is_grammar_accept_string
 
-from giellm_batch.constraints import task_regex, worst_case_tokens
-from giellm_batch.grounded import span_rules, suffix_automaton, task_grammar
-from giellm_batch.prompts import render_output
+from giellm_batch.giellm.grammar import span_rules, suffix_automaton, task_grammar
+from giellm_batch.giellm.prompts import render_output
+from giellm_batch.giellm.regex_constraint import task_regex, worst_case_tokens
 
 # A sentence with ten entities and a 41-character organisation name: what real news looks like
 # and what a capped constraint used to cut.

@@ -26,7 +26,7 @@ def write_jsonl(path: Path, articles: list[dict[str, str]]) -> Path:
 
 
 def run(source: Path, warehouse: Path, *extra: str) -> None:
-    from giellm_batch import job
+    from giellm_batch.run import job
 
     args = ["--config", str(CONFIG), "--input", str(source), "--input-format", "jsonl", "--output", str(warehouse),
             "--tasks", "scnm_ner", *extra]

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from giellm_batch.doctor import run_checks
+from giellm_batch.tools.doctor import run_checks
 from tests.conftest import CONFIG, REPO
 
 CLI = shutil.which("giellm-batch") or str(REPO / ".venv" / "bin" / "giellm-batch")

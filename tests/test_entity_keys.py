@@ -1,6 +1,6 @@
-from giellm_batch.entity_keys import span_key
-from giellm_batch.grounding import ground_items
-from giellm_batch.parsing import parse_output
+from giellm_batch.giellm.parsing import parse_output
+from giellm_batch.text.entity_keys import span_key
+from giellm_batch.text.offsets import ground_items
 
 
 def test_width_case_and_space_variants_share_one_key():

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from giellm_batch import evaluate_job
-from giellm_batch.evaluation import LabelledRecord, load_labelled, score
+from giellm_batch.giellm.metrics import LabelledRecord, load_labelled, score
+from giellm_batch.run import evaluate
 from tests.conftest import CONFIG
 
 G = "固有表現抽出"
@@ -74,7 +74,7 @@ def test_evaluate_runs_the_model_path_and_writes_json_and_delta(spark, tmp_path,
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n{bad\n", encoding="utf-8")
     out = tmp_path / "report.json"
     argv = [str(path), "--config", str(CONFIG), "--output", str(tmp_path / "wh"), "--json-out", str(out)]
-    assert evaluate_job.main(argv) == 0
+    assert evaluate.main(argv) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert sorted(report["tasks"]) == ["scnm_ner", "scpos_n", "tcree_re"]
     assert all(t["statuses"] == {"ok": 1} for t in report["tasks"].values())  # constrained decoding
@@ -87,6 +87,6 @@ def test_evaluate_runs_the_model_path_and_writes_json_and_delta(spark, tmp_path,
     for row in rows:
         row["prediction"] = row["output"]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    assert evaluate_job.main([*argv, "--score-only"]) == 0
+    assert evaluate.main([*argv, "--score-only"]) == 0
     perfect = json.loads(out.read_text(encoding="utf-8"))["tasks"]
     assert {t["all_accuracy"] for t in perfect.values()} == {1.0}

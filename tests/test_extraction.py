@@ -7,10 +7,10 @@ import json
 import pandas as pd
 
 from bench.fuzz_targets import plan
-from giellm_batch import extraction
-from giellm_batch.extraction import PARSE_INPUT_COLUMNS, parse_step
-from giellm_batch.inference import prompt_requests
-from giellm_batch.pipeline import extraction_step
+from giellm_batch.run.driver import extraction_step
+from giellm_batch.steps import parse as parse_module
+from giellm_batch.steps.generate import prompt_requests
+from giellm_batch.steps.parse import PARSE_INPUT_COLUMNS, parse_step
 
 
 def parse(rows: list[dict]) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def test_an_exception_in_grounding_becomes_an_error_row_naming_the_stage(monkeyp
             raise IndexError("offset out of range")
         return []
 
-    monkeypatch.setattr(extraction, "ground_items", broken)
+    monkeypatch.setattr(parse_module, "ground_items", broken)
     out = parse([request(), request(raw_output="‹社会>固有表現抽出")])  # no items: grounding has nothing to do
     failed, fine = out.iloc[0], out.iloc[1]
     assert (failed["parse_status"], failed["error"]) == ("error", "grounding: IndexError: offset out of range")

@@ -1,5 +1,5 @@
-from giellm_batch.grounding import ground_items, locate
-from giellm_batch.parsing import parse_output
+from giellm_batch.giellm.parsing import parse_output
+from giellm_batch.text.offsets import ground_items, locate
 
 
 def test_offsets_are_article_level_and_repeated_spans_map_to_successive_mentions(registry):
@@ -26,7 +26,7 @@ def test_locate_strips_quote_brackets():
 
 
 def test_spans_that_cut_words_are_snapped_and_pos_is_checked(registry):
-    from giellm_batch.segmentation import Segmenter
+    from giellm_batch.text.segmentation import Segmenter
 
     task, giellm = registry.tasks["scpos_n"], registry.profiles["giellm"]
     sentence = "美しい景色に感動した。"

@@ -8,11 +8,11 @@ import os
 import pandas as pd
 import pytest
 
-from giellm_batch import engine as engine_module
-from giellm_batch.config import load_config
-from giellm_batch.engine import Generation, generate
-from giellm_batch.inference import prompt_step
-from giellm_batch.pipeline import extraction_plan, extraction_step
+from giellm_batch.config.job_config import load_config
+from giellm_batch.engine import vllm_engine as engine_module
+from giellm_batch.engine.vllm_engine import Generation, generate
+from giellm_batch.run.driver import extraction_plan, extraction_step
+from giellm_batch.steps.generate import prompt_step
 from tests.conftest import CONFIG
 
 TEXTS = [
@@ -101,8 +101,8 @@ def test_step_functions_shipped_to_executors_carry_no_identity_sentinels(all_tas
     executor than the one the (imported) helper classes return."""
     import cloudpickle
 
-    from giellm_batch.extraction import parse_step
-    from giellm_batch.inference import generation_step
+    from giellm_batch.steps.generate import generation_step
+    from giellm_batch.steps.parse import parse_step
 
     plan = all_tasks_plan
     for step in (prompt_step(plan), generation_step(plan), parse_step(plan)):
@@ -114,10 +114,9 @@ def test_step_functions_shipped_to_executors_carry_no_identity_sentinels(all_tas
 def test_an_empty_partition_builds_no_engine(all_tasks_plan, monkeypatch):
     """A Spark task with no rows (more partitions than prompts) must not pay for an engine: in a
     fresh worker that is the model load."""
-    from giellm_batch import inference
-    from giellm_batch.inference import generation_step
+    from giellm_batch.steps.generate import generation_step
 
-    monkeypatch.setattr(inference, "_GenerationWorker", lambda plan: pytest.fail("engine built for no prompt"))
+    monkeypatch.setattr(generate, "_GenerationWorker", lambda plan: pytest.fail("engine built for no prompt"))
     empty = pd.DataFrame({"prompt_key": [], "task": [], "prompt": []})
     assert list(generation_step(all_tasks_plan)(iter([]))) == []
     assert list(generation_step(all_tasks_plan)(iter([empty, empty]))) == []

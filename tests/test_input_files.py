@@ -1,7 +1,7 @@
 """Every input file and line that is present ends as exactly one accepted or rejected record.
 
 Real Spark (binaryFile) over folders mixing good and bad files; what binaryFile itself does with
-each kind of file is described in giellm_batch/input_files.py.
+each kind of file is described in giellm_batch/input/input/files.py.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from giellm_batch.config import InputSettings
-from giellm_batch.input_files import hadoop_path
-from giellm_batch.reading import read_articles
+from giellm_batch.config.job_config import InputSettings
+from giellm_batch.input.files import hadoop_path
+from giellm_batch.input.reading import read_articles
 from tests.conftest import ARTICLES, SAMPLE, argv, articles_dir, table
 
 LIMIT = 50_000  # bytes; the sample articles are a few kB
@@ -126,7 +126,7 @@ def test_a_job_counts_every_file_present_and_quarantines_the_unreadable(spark, t
     (folder / "empty.txt").write_bytes(b"")
     (folder / "bad.txt").write_bytes(b"u\nd\nt\n\xff")
     shutil.copy(folder / ARTICLES[0], folder / ".hidden.txt")  # hidden: not input
-    from giellm_batch import job
+    from giellm_batch.run import job
 
     assert job.main(argv(source, tmp_path / "wh")) == 0
     (run,) = table(spark, tmp_path / "wh", "runs").collect()
@@ -144,7 +144,7 @@ def test_the_bundled_sample_reads_as_thirty_accepted_articles_without_its_licens
 
 
 def test_decoding_tasks_fill_the_slots_and_grow_with_the_files_only():
-    from giellm_batch.input_files import FILES_PER_DECODE_TASK, decode_tasks
+    from giellm_batch.input.files import FILES_PER_DECODE_TASK, decode_tasks
 
     assert decode_tasks(0, 2) == 2 and decode_tasks(2020, 2) == 2  # not one task per ~30 small files
     assert decode_tasks(10 * FILES_PER_DECODE_TASK + 1, 2) == 11
@@ -152,7 +152,7 @@ def test_decoding_tasks_fill_the_slots_and_grow_with_the_files_only():
 
 
 def test_a_list_of_local_files_is_listed_on_the_driver_and_the_setting_restored(spark, tmp_path):
-    from giellm_batch.input_files import FileRules, binary_files
+    from giellm_batch.input.files import FileRules, binary_files
 
     folder = tmp_path / "in"
     folder.mkdir()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 from datetime import date
 
-from giellm_batch import intents, schemas, tables
+from giellm_batch import schemas
+from giellm_batch.warehouse import intents, tables
 
 PIPELINE = "p0"
 

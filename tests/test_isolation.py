@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from giellm_batch.isolation import IsolationLimits, Poisoned, is_poison_reason, map_isolated
+from giellm_batch.isolation.process import IsolationLimits, Poisoned, is_poison_reason, map_isolated
 
 LIMITS = IsolationLimits(record_timeout_seconds=2.0, record_memory_bytes=256 << 20)
 
@@ -34,9 +34,9 @@ def test_a_segfault_beside_a_live_engine_is_named_as_such_and_does_not_hang(tiny
     before the child reset them (isolation._default_fatal_signals)."""
     import dataclasses
 
-    from giellm_batch.config import load_config
-    from giellm_batch.engine import get_engine
-    from giellm_batch.pipeline import extraction_plan
+    from giellm_batch.config.job_config import load_config
+    from giellm_batch.engine.vllm_engine import get_engine
+    from giellm_batch.run.driver import extraction_plan
     from tests.conftest import CONFIG
 
     config = load_config(CONFIG)
@@ -107,7 +107,7 @@ def test_a_hanging_child_dies_with_its_watcher(tmp_path) -> None:
     pid_file = tmp_path / "child.pid"
     script = (
         "import os, time\n"
-        "from giellm_batch.isolation import IsolationLimits, map_isolated\n"
+        "from giellm_batch.isolation.process import IsolationLimits, map_isolated\n"
         f"def work(x):\n    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n    time.sleep(600)\n"
         "map_isolated(['x'], work, IsolationLimits(record_timeout_seconds=600))\n")
     watcher = subprocess.Popen([sys.executable, "-c", script])

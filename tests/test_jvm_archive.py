@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from giellm_batch import jvm_archive, jvm_archive_build
+from giellm_batch.spark import jvm_archive, jvm_archive_build
 
 
 def publish_fake(path, size: int) -> None:
@@ -79,8 +79,8 @@ def test_a_truncated_archive_is_never_published_and_a_good_one_replaces_its_pred
     # A dump cut short (disk full) would kill every JVM started with it: publish() maps it first.
     if jvm_archive is None:
         pytest.skip("this JDK writes no class archive (see the jvm_archive fixture's warning)")
-    from giellm_batch.jvm_archive import java_options, sidecar
-    from giellm_batch.jvm_archive_build import publish
+    from giellm_batch.spark.jvm_archive import java_options, sidecar
+    from giellm_batch.spark.jvm_archive_build import publish
 
     whole = jvm_archive.read_bytes()
     target = tmp_path / "jvm" / jvm_archive.name

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from giellm_batch import local_fs
+from giellm_batch.spark import local_fs
 
 
 def _children_started(jvm_pid: int, action: Callable[[], Any]) -> set[str]:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from giellm_batch import job, locking
+from giellm_batch.run import job
+from giellm_batch.warehouse import locking
 from tests.conftest import ARTICLES, argv, articles_dir, table
 
 

@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 
 from pyspark.sql import functions as F
 
-from giellm_batch import input_files, job, manifest, tables
-from giellm_batch.config import InputSettings
-from giellm_batch.reading import file_rules
+from giellm_batch.config.job_config import InputSettings
+from giellm_batch.input import files as input_files
+from giellm_batch.input import manifest
+from giellm_batch.input.reading import file_rules
+from giellm_batch.run import job
 from giellm_batch.schemas import TABLES
+from giellm_batch.warehouse import tables
 from tests.conftest import ARTICLES, argv, articles_dir, table
 from tests.test_nightly import assert_accounting, assert_no_duplicate_keys
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from giellm_batch import job
-from giellm_batch.monitoring import DRIFT_EXIT_CODE, build_profile, drift_warnings, js_divergence
-from giellm_batch.settings import MonitoringSettings
+from giellm_batch.config.settings import MonitoringSettings
+from giellm_batch.monitoring.drift import DRIFT_EXIT_CODE, build_profile, drift_warnings, js_divergence
+from giellm_batch.run import job
 from tests.conftest import ARTICLES, argv, articles_dir, table
 
 MON = MonitoringSettings(min_prompts=10)
@@ -64,7 +64,7 @@ def test_second_night_with_many_bad_records_drifts_and_an_identical_rerun_does_n
 
 
 def test_runs_compared_are_the_newest_succeeded_profiled_ones_with_enough_prompts():
-    from giellm_batch.monitoring import previous_profiles
+    from giellm_batch.monitoring.drift import previous_profiles
 
     def run(status: str, prompts: int | None, label: str | None) -> dict:
         return {"status": status, "prompts": prompts,

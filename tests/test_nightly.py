@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from giellm_batch import intents, job, tables
-from giellm_batch.faults import FAULT_ENV, InjectedFault
+from giellm_batch.isolation.faults import FAULT_ENV, InjectedFault
+from giellm_batch.run import job
 from giellm_batch.schemas import TABLES
+from giellm_batch.warehouse import intents, tables
 from tests.conftest import ARTICLES, CONFIG, argv, articles_dir, contents, table
 
 
@@ -150,7 +151,7 @@ def test_reprocess_replaces_current_version_and_keeps_other_versions(spark, tmp_
 
 
 def test_optimize_compacts_without_changing_rows_and_tables_publish_changes(spark, tmp_path, clean_run):
-    from giellm_batch.maintenance import optimize
+    from giellm_batch.warehouse.maintenance import optimize
 
     _, expected, clean_warehouse = clean_run
     warehouse = tmp_path / "wh"
@@ -160,7 +161,7 @@ def test_optimize_compacts_without_changing_rows_and_tables_publish_changes(spar
     report = optimize(spark, str(warehouse), zorder=True, vacuum=False, only=("extractions", "entities"))
     report.update(optimize(spark, str(warehouse), only=("articles",)))
     assert set(report) == {"articles", "extractions", "entities"}
-    from giellm_batch.maintenance import LISTING_PARALLELISM
+    from giellm_batch.warehouse.maintenance import LISTING_PARALLELISM
     assert spark.conf.get(LISTING_PARALLELISM) == str(4 * spark.sparkContext.defaultParallelism)  # not 10,000
     assert all(r["files_removed"] >= r["files_added"] for r in report.values())
     assert contents(spark, warehouse) == expected

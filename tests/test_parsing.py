@@ -3,9 +3,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from giellm_batch.constraints import task_regex
-from giellm_batch.parsing import parse_output
-from giellm_batch.prompts import render_output
+from giellm_batch.giellm.parsing import parse_output
+from giellm_batch.giellm.prompts import render_output
+from giellm_batch.giellm.regex_constraint import task_regex
 
 SENTENCE = "山田太郎は18:30に東京ドームで試合に出た。"
 

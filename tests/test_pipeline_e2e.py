@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from giellm_batch import job
-from giellm_batch.entity_keys import span_key
+from giellm_batch.run import job
 from giellm_batch.schemas import TABLES
-from giellm_batch.sql import run_sql_file
+from giellm_batch.text.entity_keys import span_key
+from giellm_batch.tools.sql import run_sql_file
 from tests.conftest import CONFIG, REPO
 
 N_TASKS = 4  # conf/smoke.yaml runs scnm_ner, tcree_re, tcree_ee, scpos_n

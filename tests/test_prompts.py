@@ -1,4 +1,4 @@
-from giellm_batch.prompts import build_prompt, render_output
+from giellm_batch.giellm.prompts import build_prompt, render_output
 
 
 def test_giellm_prompt_is_byte_exact(registry):

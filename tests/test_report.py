@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from giellm_batch.report import gather, render
+from giellm_batch.monitoring.report import gather, render
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

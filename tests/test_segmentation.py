@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from giellm_batch.segmentation import Segmenter, segment_article
+from giellm_batch.text.segmentation import Segmenter, segment_article
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def test_punctuation_only_fragments_are_dropped():
 
 
 def test_sentence_too_long_for_the_model_is_split_at_morphemes_until_every_prompt_fits(tiny_model):
-    from giellm_batch.segmentation import PromptBudget
+    from giellm_batch.text.segmentation import PromptBudget
 
     # one sentence (no full stop) of ~700 characters; the model budget is 120 prompt tokens
     body = "、".join(f"第{i}地区では新しい防災計画に基づく大規模な訓練が行われ" for i in range(24)) + "た。"
@@ -66,7 +66,7 @@ def test_sentence_too_long_for_the_model_is_split_at_morphemes_until_every_promp
 def test_text_that_cannot_fit_makes_the_article_a_quarantine_case(tiny_model):
     import pandas as pd
 
-    from giellm_batch.segmentation import PromptBudget, segmentation_step
+    from giellm_batch.text.segmentation import PromptBudget, segmentation_step
 
     budget = PromptBudget(str(tiny_model), 3, ("\n‹人名>\n固有表現抽出",))  # not even the suffix fits
     step = segmentation_step(300, 2, budget)
@@ -78,7 +78,7 @@ def test_text_that_cannot_fit_makes_the_article_a_quarantine_case(tiny_model):
 # --- no article can fail a run ----------------------------------------------------------------
 
 def test_an_unexpected_exception_quarantines_only_that_article():
-    from giellm_batch.segmentation import segment_article
+    from giellm_batch.text.segmentation import segment_article
 
     class Broken(Segmenter):
         def split(self, body, overflow=None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from giellm_batch.spark_session import CODEGEN_CACHE_ENTRIES
+from giellm_batch.spark.session import CODEGEN_CACHE_ENTRIES
 
 
 def _compiles(spark) -> int:

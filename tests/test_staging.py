@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from giellm_batch.staging import stage
+from giellm_batch.warehouse.staging import stage
 
 
 def counted_step(log: Path):

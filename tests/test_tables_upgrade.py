@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pyspark.sql.types import ArrayType, StructField, StructType
 
-from giellm_batch import schemas, tables
-from giellm_batch.sql import run_sql_file
+from giellm_batch import schemas
+from giellm_batch.tools.sql import run_sql_file
+from giellm_batch.warehouse import tables
 from tests.conftest import REPO
 
 NEW = {"span_key", "head_key", "tail_key", "key", "outputs_at_item_bound", "profile_json", "drift_warnings"}

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from giellm_batch.tasks import load_task_registry
+from giellm_batch.giellm.tasks import load_task_registry
 
 DEFAULT_TASKS = {"scnm_ner", "tcree_re", "tcree_ee", "scpos_rw", "scpos_n", "scpos_adj", "scpos_n_adj", "oiellm_ner"}
 
@@ -29,7 +29,7 @@ def test_bad_registry_entry_says_what_to_fix(tmp_path: Path):
 
 
 def test_table_reference_in_docs_is_current():
-    from giellm_batch.schema_doc import render
+    from giellm_batch.tools.schema_doc import render
     from tests.conftest import REPO
 
     assert (REPO / "docs" / "tables.md").read_text(encoding="utf-8") == render(), \

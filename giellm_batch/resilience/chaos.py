@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from giellm_batch.schemas import TABLES
-from giellm_batch.spark_session import driver_java_options
+from giellm_batch.spark.session import driver_java_options
 
 REPO = Path(__file__).resolve().parents[2]
 # Columns that name the run that wrote a row, or when: they differ between any two runs.
@@ -31,8 +31,8 @@ def job_command(config: Path, source: Path, warehouse: Path, *extra: str,
     the local file system's jar, local_fs.py, when this machine can build it).
     `java_options`: the driver's JVM options; "" (default) for the README's (`driver_java_options()`),
     None for the JVM's own defaults (bench/cold_start.py compares them)."""
-    from giellm_batch.local_fs import available_jar
-    from giellm_batch.spark_session import delta_maven_coordinate
+    from giellm_batch.spark.local_fs import available_jar
+    from giellm_batch.spark.session import delta_maven_coordinate
 
     bin_dir = Path(sys.executable).parent
     jar = available_jar()

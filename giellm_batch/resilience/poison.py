@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from giellm_batch.faults import POISON_STAGES, poison_marker
-from giellm_batch.isolation import POISON_KINDS
+from giellm_batch.isolation.faults import POISON_STAGES, poison_marker
+from giellm_batch.isolation.process import POISON_KINDS
 from giellm_batch.resilience.chaos import VOLATILE
 from giellm_batch.schemas import TABLES
 

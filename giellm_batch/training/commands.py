@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from giellm_batch.config import ConfigError
+from giellm_batch.config.job_config import ConfigError
 
 DEFAULT_TASKS = ("scnm_ner", "tcree_re", "tcree_ee", "scpos_n")
 
@@ -27,7 +27,7 @@ def cmd_synth_data(args: argparse.Namespace) -> int:
 
 
 def cmd_training_data(args: argparse.Namespace) -> int:
-    from giellm_batch.tasks import registry_or_exit
+    from giellm_batch.giellm.tasks import registry_or_exit
     from giellm_batch.training.examples import build_pairs, write_jsonl
 
     registry = registry_or_exit(args.registry)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from giellm_batch.parsing import parse_output
-from giellm_batch.prompts import build_prompt, render_output
-from giellm_batch.tasks import TaskRegistry, TaskSpec
+from giellm_batch.giellm.parsing import parse_output
+from giellm_batch.giellm.prompts import build_prompt, render_output
+from giellm_batch.giellm.tasks import TaskRegistry, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def build_pairs(lines: Iterable[str], registry: TaskRegistry, tasks: Iterable[st
 
 def _ready_pair(record: dict[str, Any], registry: TaskRegistry, tasks: tuple[str, ...],
                 heldout_share: float) -> list[Pair]:
-    from giellm_batch.evaluation import strip_prompt
+    from giellm_batch.giellm.metrics import strip_prompt
 
     name, text, output = record.get("task"), record["input"], record["output"]
     if not isinstance(name, str) or name not in registry.tasks:

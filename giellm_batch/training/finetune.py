@@ -20,9 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from giellm_batch.tiny_model import swap_in_directory as _swap_in
 from giellm_batch.training.examples import read_pairs
 from giellm_batch.training.finetune_config import FinetuneConfig
+from giellm_batch.training.tiny_model import swap_in_directory as _swap_in
 
 log = logging.getLogger("giellm_batch.finetune")
 CARD = "giellm_training.json"
@@ -104,7 +104,7 @@ def load_examples(config: FinetuneConfig, path: str, limit: int = 0) -> list[dic
 
 def tokenize_examples(rows: list[dict[str, str]], tokenizer: Any, config: FinetuneConfig) -> list[dict[str, list[int]]]:
     """input_ids = prompt + output + EOS; labels mask the prompt (-100). Too-long examples are dropped."""
-    from giellm_batch.prompts import build_prompt
+    from giellm_batch.giellm.prompts import build_prompt
 
     registry = config.task_registry
     assert registry is not None
@@ -151,7 +151,7 @@ def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
     """Build the random base model (char-level tokenizer) when asked. A base built earlier with other
     settings (its marker differs, e.g. untied embeddings) is rebuilt; an identical one is kept."""
     base = config.base_model
-    from giellm_batch.tiny_model import TinyModelSpec, build_tiny_model, built_marker, read_corpus
+    from giellm_batch.training.tiny_model import TinyModelSpec, build_tiny_model, built_marker, read_corpus
 
     marker = built_marker(Path(base.path))
     if not base.init_if_missing or ((Path(base.path) / "config.json").is_file() and marker is None):

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import yaml
 
-from giellm_batch.config import ConfigError, _build_section, _resolve
-from giellm_batch.tasks import TaskRegistry, load_task_registry
+from giellm_batch.config.job_config import ConfigError, _build_section, _resolve
+from giellm_batch.giellm.tasks import TaskRegistry, load_task_registry
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def load_finetune_config(path: str | Path, overrides: dict[str, Any] | None = No
     for key, value in (overrides or {}).items():  # a section's keys merge into the file's section
         merged = isinstance(value, dict) and isinstance(raw.get(key), dict)
         raw[key] = {**raw[key], **value} if merged else value
-    from giellm_batch.config import _unknown_key
+    from giellm_batch.config.job_config import _unknown_key
 
     problems.extend(_unknown_key(str(k), _TOP, "top level") for k in raw if k not in _TOP)
     sections: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from giellm_batch.resilience.chaos import differences, job_command, run, table_contents
-from giellm_batch.spark_session import driver_java_options
+from giellm_batch.spark.session import driver_java_options
 from tests.conftest import CONFIG, MANIFEST_ALWAYS, table
 
 

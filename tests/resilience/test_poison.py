@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from giellm_batch import job
-from giellm_batch.faults import POISON_STAGES
-from giellm_batch.isolation import POISON_KINDS
+from giellm_batch.isolation.faults import POISON_STAGES
+from giellm_batch.isolation.process import POISON_KINDS
 from giellm_batch.resilience.poison import add_poison, compare, snapshot, write_input
+from giellm_batch.run import job
 from tests.conftest import SAMPLE, argv, table
 
 LIMITS = ("--set", "execution.record_timeout_seconds=3", "--set", "execution.record_memory_bytes=536870912")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from giellm_batch.config import ConfigError
+from giellm_batch.config.job_config import ConfigError
 from giellm_batch.training.examples import build_pairs, write_jsonl
 from giellm_batch.training.finetune_config import load_finetune_config
 from giellm_batch.training.synthetic import generate
@@ -72,7 +72,7 @@ def test_config_mistakes_fail_before_training_with_what_to_fix(tmp_path, pairs):
 
 
 def test_loss_falls_and_the_model_serves_in_the_extraction_job(tmp_path, pairs, spark):
-    from giellm_batch import job
+    from giellm_batch.run import job
 
     path = write_config(tmp_path, pairs)
     result = finetune_cli("--config", str(path))
@@ -121,7 +121,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, pairs):
 
 
 def test_a_lora_adapter_trains_and_is_served_unmerged_by_the_job(tmp_path, pairs, spark):
-    from giellm_batch import job
+    from giellm_batch.run import job
 
     path = write_config(tmp_path, pairs, max_steps=20, learning_rate=0.01)
     config = json.loads(path.read_text(encoding="utf-8"))

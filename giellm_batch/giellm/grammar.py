@@ -1,0 +1,159 @@
+"""Grounded decoding: one grammar per prompt in which every span can only be a substring of the
+prompt's sentence, so a span is never invented and its offsets are exact.
+
+The substrings of a sentence are the words of its suffix automaton (every state accepting): at most
+2n states and 3n transitions for n characters, built in O(n). Each state becomes one grammar
+rule, each transition one alternative, so the grammar grows linearly with the sentence. Labels
+stay the task's closed sets (text labels: the candidate list). Characters that would make a span
+ambiguous to the parser (separators, brackets, newlines) are not followed, so a span never
+contains one; the parts of the sentence between them remain reachable.
+
+The grammar is xgrammar EBNF, handed to vLLM's structured outputs per request
+(`StructuredOutputsParams(grammar=...)`). A sentence's span rules are built once and shared by
+its tasks (`SpanRules` is cached on the sentence text).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from giellm_batch.giellm.regex_constraint import OPEN_LABEL_CHARS, OPEN_TEXT_LABEL_CHARS, SPAN_FORBIDDEN, repeat
+from giellm_batch.giellm.tasks import PromptProfile, TaskSpec
+
+
+def suffix_automaton(text: str) -> list[dict[str, int]]:
+    """Transitions of the suffix automaton of `text` (state 0 is the start); every path from the
+    start spells a substring and every substring has exactly one path."""
+    return _automaton(text)[0]
+
+
+def _automaton(text: str) -> tuple[list[dict[str, int]], list[int]]:
+    """(transitions, length of each state's longest string); a transition always leads to a longer state."""
+    trans: list[dict[str, int]] = [{}]
+    link, length = [-1], [0]
+    last = 0
+    for ch in text:
+        cur = len(trans)
+        trans.append({})
+        length.append(length[last] + 1)
+        link.append(0)
+        p = last
+        while p != -1 and ch not in trans[p]:
+            trans[p][ch] = cur
+            p = link[p]
+        if p != -1:
+            q = trans[p][ch]
+            if length[p] + 1 == length[q]:
+                link[cur] = q
+            else:
+                clone = len(trans)
+                trans.append(dict(trans[q]))
+                length.append(length[p] + 1)
+                link.append(link[q])
+                while p != -1 and trans[p].get(ch) == q:
+                    trans[p][ch] = clone
+                    p = link[p]
+                link[q] = clone
+                link[cur] = clone
+        last = cur
+    return trans, length
+
+
+def _literal(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class SpanRules:
+    """EBNF rules whose start symbol `span` derives exactly the non-empty allowed substrings."""
+
+    rules: str
+    n_rules: int
+    n_starts: int  # 0: no character of the sentence can start a span (empty, or separators only)
+
+
+@lru_cache(maxsize=4096)
+def span_rules(sentence: str) -> SpanRules:
+    """The span grammar of one sentence (cached: the sentence's tasks share it).
+
+    A span neither starts nor ends with whitespace (the parser strips it, so such a span could not
+    be read back as written); whitespace inside a span ("iPhone 15 Pro") is kept."""
+    trans, length = _automaton(sentence)
+    # All transitions into a suffix-automaton state carry the same character: the state's last one.
+    last = [""] * len(trans)
+    for edges in trans:
+        for ch, target in edges.items():
+            last[target] = ch
+    ends_ok = [not ch.isspace() for ch in last]
+    viable = [False] * len(trans)  # some allowed path from here ends on a non-space character
+    for state in sorted(range(len(trans)), key=lambda s: -length[s]):  # targets are always longer
+        viable[state] = (state != 0 and ends_ok[state]) or any(
+            viable[t] for ch, t in trans[state].items() if ch not in SPAN_FORBIDDEN)
+    names: dict[int, str] = {}
+    order: list[int] = []
+
+    def name(state: int) -> str:
+        if state not in names:
+            names[state] = f"g{len(names)}"
+            order.append(state)
+        return names[state]
+
+    def alternatives(state: int) -> list[str]:
+        alts = []
+        for ch, target in sorted(trans[state].items()):
+            if ch in SPAN_FORBIDDEN or not viable[target] or (state == 0 and ch.isspace()):
+                continue
+            has_more = any(viable[t] for c, t in trans[target].items() if c not in SPAN_FORBIDDEN)
+            alts.append(f"{_literal(ch)} {name(target)}" if has_more else _literal(ch))
+        return alts
+
+    start = alternatives(0)
+    if not start:  # nothing groundable: task_grammar then admits no items at all
+        return SpanRules("", 0, 0)
+    lines = [f"span ::= {' | '.join(start)}"]
+    i = 0
+    while i < len(order):
+        state = order[i]
+        optional = "?" if ends_ok[state] else ""  # a span may stop here unless it would end on a space
+        lines.append(f"{names[state]} ::= ({' | '.join(alternatives(state))}){optional}")
+        i += 1
+    return SpanRules("\n".join(lines), len(lines), len(start))
+
+
+def _choice(words: Sequence[str], open_chars: int) -> str:
+    if words:
+        return "(" + " | ".join(_literal(w) for w in words) + ")"
+    forbidden = "".join("\\n" if c == "\n" else "\\r" if c == "\r" else ("\\" + c if c in "]\\^-" else c)
+                        for c in SPAN_FORBIDDEN)
+    return f"[^{forbidden}]" + "{1," + str(open_chars) + "}"
+
+
+def task_grammar(task: TaskSpec, profile: PromptProfile, sentence: str, max_items: int = 0) -> str:
+    """xgrammar EBNF for every output this task may produce about `sentence`, spans grounded.
+
+    max_items 0 = no cap on the number of items: `max_new_tokens` bounds the output (a cut output
+    is `partial`)."""
+    fields = [("label" if name == task.label_field else "span") for name in task.fields]
+    item = f"{_literal(profile.item_open)} " + f" {_literal(profile.item_sep)} ".join(fields)
+    rules = span_rules(sentence)
+    # ":無い" (no_item_marker) is how some checkpoints say "nothing found"; the parser accepts it.
+    nothing = f"{_literal(profile.item_open)} {_literal(profile.no_item_marker)}"
+    if not rules.n_starts:
+        items = f'"" | {nothing}'
+    elif task.item_kind == "pair":
+        items = f"(item){repeat(0, max_items)} | {nothing}"
+    else:
+        items = f"((item){repeat(1, max_items)} {_literal(profile.item_open)})? | {nothing}"
+    text_label = _choice(task.text_labels, OPEN_TEXT_LABEL_CHARS)
+    if profile.name == "oiellm":
+        root = f'root ::= {text_label} "/" {_literal(task.iw)} "/" items'
+    else:
+        root = (f"root ::= {_literal(profile.label_open)} {text_label} {_literal(profile.label_close)} "
+                f"{_literal(task.iw)} items")
+    lines = [root, f"items ::= {items}"]
+    if rules.n_starts:
+        lines += [f"item ::= {item}", f"label ::= {_choice(task.item_labels, OPEN_LABEL_CHARS)}", rules.rules]
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""Spark transformations from staged step outputs to the rows of each output table.
+
+Pure DataFrame -> DataFrame functions (no writes), so they can be checked on small inline data.
+`stamp` holds the provenance columns every result row carries (pipeline_hash, model_id, run_id).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from giellm_batch.config.job_config import JobConfig
+from giellm_batch.isolation.process import POISON_KINDS
+from giellm_batch.schemas import ITEMS
+
+
+def _with_stamp(df: Any, stamp: dict[str, str]) -> Any:
+    from pyspark.sql import functions as F
+
+    for name, value in stamp.items():
+        df = df.withColumn(name, F.lit(value))
+    return df
+
+
+def published_date() -> Any:
+    """The article's own calendar day from `published_at` (ISO 8601); null when unparseable."""
+    from pyspark.sql import functions as F
+
+    return F.try_to_date(F.substring("published_at", 1, 10), "yyyy-MM-dd")
+
+
+def with_duplicate_ids_rejected(raw: Any) -> Any:
+    """Reject every accepted record after the first with the same article_id (by record_key);
+    `duplicate_id` marks them (which copy wins depends on the other records: manifest.py)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    accepted_first = Window.partitionBy("article_id").orderBy(F.col("reject_reason").isNotNull(), "record_key")
+    rank = F.row_number().over(accepted_first)
+    duplicate = F.col("reject_reason").isNull() & F.col("article_id").isNotNull() & (rank > 1)
+    reason = F.when(F.col("duplicate_id"), F.concat(F.lit("duplicate article_id '"), F.col("article_id"),
+                                        F.lit("' in this input"))).otherwise(F.col("reject_reason"))
+    return raw.withColumn("duplicate_id", duplicate).withColumn("reject_reason", reason)
+
+
+def quarantine_rows(rejected: Any, unprocessed: Any | None, stamp: dict[str, str]) -> Any:
+    """Rows for the quarantine table: read/validation rejects, and articles that could not be
+    processed (`unprocessed` carries a `reason`: nothing left after splitting, too long for the
+    model, or a record isolated for crashing, hanging or exhausting memory in a later step).
+
+    Stage: `read` / `segmentation`, except for a reason that starts with an isolation kind
+    (isolation.POISON_KINDS): its stage is that kind (crash / timeout / memory), and with
+    `content_hash` it keeps the record from being tried again (selection.classified)."""
+    from pyspark.sql import functions as F
+
+    rows = rejected.select("record_key", _stage("reject_reason", "read"), F.col("reject_reason").alias("reason"),
+                           "article_id", "source", "payload", "content_hash")
+    if unprocessed is not None:
+        rows = rows.unionByName(unprocessed.select(
+            "record_key", _stage("reason", "segmentation"), "reason", "article_id", "source",
+            F.substring("body", 1, 2000).alias("payload"), "content_hash"))
+    return _with_stamp(rows.withColumn("quarantined_at", F.current_timestamp()), stamp)
+
+
+def _stage(reason: str, default: str) -> Any:
+    """The isolation kind a `reason` column starts with, else `default`."""
+    from pyspark.sql import functions as F
+
+    kind = F.regexp_extract(reason, POISON_REASON, 1)
+    return F.when(kind != "", kind).otherwise(F.lit(default)).alias("stage")
+
+
+POISON_REASON = f"^({'|'.join(POISON_KINDS)}): "  # reasons of records isolation.py quarantined
+
+
+def poisoned_articles(extractions: Any) -> list[tuple[str, str]]:
+    """(article_id, reason) of the articles with an extraction row that a crash, hang or memory
+    exhaustion isolated (prompt, generate or parse step): such an article is quarantined whole."""
+    from pyspark.sql import functions as F
+
+    rows = (extractions.filter(F.col("error").rlike(POISON_REASON)).groupBy("article_id")
+            .agg(F.min("error").alias("reason")).collect())
+    return [(r["article_id"], r["reason"]) for r in rows]
+
+
+def failed_prompt_answers(requests: Any) -> Any:
+    """Answers (shaped like dedup.answers) for requests whose prompt could not be built: the
+    parse step turns each into an `error` extraction row, so the article still completes."""
+    from pyspark.sql import functions as F
+
+    return requests.filter(F.col("error").isNotNull()).select(
+        "prompt_key", F.lit(None).cast("string").alias("raw_output"), F.lit(None).cast("string").alias("finish_reason"),
+        F.lit(0).cast("int").alias("n_output_tokens"), "error")
+
+
+def article_rows(done: Any, sentences: Any, stamp: dict[str, str]) -> Any:
+    from pyspark.sql import functions as F
+
+    counts = sentences.groupBy("article_id").agg(F.count("*").cast("int").alias("n_sentences"))
+    rows = done.join(counts, "article_id", "left").withColumn("processed_at", F.current_timestamp())
+    return _with_stamp(rows, stamp)
+
+
+def result_sizes(profile: dict[str, Any], config: JobConfig, n_sentences: int) -> dict[str, int]:
+    """Row count each result table will receive, from the run's profile (monitoring.count_and_profile:
+    rows and items per task)."""
+    rows_of, items_of = profile["sentences"], profile["items"]
+    sizes = {"sentences": n_sentences, "extractions": sum(rows_of.values()),
+             "entities": 0, "sentiment_words": 0, "relations": 0, "events": 0}
+    for task in config.selected_tasks():
+        sizes[task.records] += items_of.get(task.name, 0)
+    return sizes
+
+
+def result_rows(
+    sentences: Any, extractions: Any, dates: Any, config: JobConfig, stamp: dict[str, str]
+) -> dict[str, Any]:
+    """Rows for sentences, extractions and the four item tables (`dates`: article_id, published_date)."""
+    from pyspark.sql import functions as F
+
+    sentences = sentences.join(dates, "article_id")
+    extractions = extractions.join(dates, "article_id")
+    items = extractions.select(
+        "article_id", "published_date", "sentence_idx", "task", "text_label",
+        F.explode(F.from_json("items_json", ITEMS)).alias("it"),
+    )
+    first, second = F.col("it.spans")[0], F.col("it.spans")[1]
+    by_table: dict[str, list[str]] = {}
+    for task in config.selected_tasks():
+        by_table.setdefault(task.records, []).append(task.name)
+
+    def of(table: str) -> Any:
+        return items.filter(F.col("task").isin(by_table.get(table, [])))
+
+    keys = ["article_id", "published_date", "sentence_idx", "task", F.col("it.item_idx").alias("item_idx"),
+            "text_label"]
+    pair_cols = [
+        *keys, F.col("it.label").alias("label"), F.col("it.label_known").alias("label_known"),
+        first["text"].alias("span"), first["char_start"].alias("char_start"),
+        first["char_end"].alias("char_end"), first["grounded"].alias("grounded"),
+        first["snapped"].alias("snapped"), first["pos"].alias("pos"), first["pos_ok"].alias("pos_ok"),
+        first["key"].alias("span_key"),
+    ]
+    out = {
+        "sentences": sentences,
+        "extractions": extractions.drop("items_json"),
+        "entities": of("entities").select(*pair_cols),
+        "sentiment_words": of("sentiment_words").select(*pair_cols),
+        "relations": of("relations").select(
+            *keys, first["text"].alias("head"), first["char_start"].alias("head_start"),
+            first["char_end"].alias("head_end"), F.col("it.label").alias("relation"),
+            F.col("it.label_known").alias("relation_known"), second["text"].alias("tail"),
+            second["char_start"].alias("tail_start"), second["char_end"].alias("tail_end"),
+            (first["grounded"] & second["grounded"]).alias("grounded"),
+            first["key"].alias("head_key"), second["key"].alias("tail_key"),
+        ),
+        "events": of("events").select(
+            *keys, F.col("it.label").alias("event_type"), F.col("it.label_known").alias("event_type_known"),
+            F.col("it.spans").alias("arguments"),
+            F.forall("it.spans", lambda s: s["grounded"]).alias("grounded"),
+        ),
+    }
+    return {name: _with_stamp(df, stamp) for name, df in out.items()}

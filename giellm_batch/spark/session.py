@@ -1,0 +1,218 @@
+"""Building the SparkSession with Delta Lake, the same way under spark-submit and under plain Python.
+
+Under `python`/pytest the Delta jars are added with `spark.jars.packages` (resolved from Maven
+Central once, then from the local Ivy cache). Under `spark-submit` the JVM is already running
+when this code executes, so the jars must come from `--packages` (the Makefile and README pass
+`delta_maven_coordinate()`); we check that they did and say how to fix it if not. The driver's JVM
+options (DRIVER_JAVA_OPTIONS) likewise: set here under python, `--driver-java-options` under spark-submit.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import sys
+from typing import Any
+
+from giellm_batch.config.job_config import SparkSettings
+from giellm_batch.spark import local_fs
+
+log = logging.getLogger("giellm_batch.spark.session")
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+# The driver JVM of a batch run lives for minutes, and Spark generates fresh code for every query, so
+# HotSpot's optimising C2 compiler spends more than it saves: in a small run its threads took about
+# half of the JVM's CPU time. C1 only (quick compiles, less optimised code), cold spark-submit runs
+# measured here (docs/measurements.md, issue 13 sixth pass): a night adding 1 article 68.8 -> 54.6 s
+# (means of 3), a first run over 2,000 articles 86.1 -> 71.3 s (means of 2 and 5). Executors' JVMs on
+# a cluster are left as they are.
+# C1 alone also shrinks HotSpot's default code cache from 240 MB to 48 MB, and Spark's generated code
+# plus Delta's filled that in a rerun after kills (on CI: "Out of space in CodeCache for method
+# handle intrinsic", the job died; elsewhere a full cache stops the compiler). So the code cache is sized
+# as tiered HotSpot sizes it: reserved address space, committed only as code is compiled. Cold runs over
+# 2,000 articles were 8-9 % shorter with it (docs/measurements.md, issue 13 ninth pass).
+DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
+CODEGEN_CACHE_ENTRIES = 2000
+
+
+def driver_java_options() -> str:
+    """DRIVER_JAVA_OPTIONS plus this machine's class-data-sharing archive when it has one
+    (jvm_archive.py, built by `make setup`: a cold run ~5 s shorter)."""
+    from giellm_batch.spark import jvm_archive
+
+    return " ".join(o for o in (DRIVER_JAVA_OPTIONS, jvm_archive.java_options()) if o)
+
+
+def delta_maven_coordinate() -> str:
+    """Maven coordinate of the Delta jars matching the installed delta-spark and pyspark."""
+    import pyspark
+
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{importlib.metadata.version('delta-spark')}"
+
+
+def under_spark_submit() -> bool:
+    # spark-submit's PythonRunner hands the driver its gateway through these variables.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def worker_environment() -> dict[str, str]:
+    """Environment every Python worker needs (set before the JVM starts so local workers inherit it)."""
+    return {
+        "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",  # no engine subprocess inside a Spark worker
+        "TOKENIZERS_PARALLELISM": "false",
+        "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
+    }
+
+
+def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
+    """Get or create the SparkSession for a job, with Delta enabled.
+
+    `short_lived`: this process runs one job or command and exits (`giellm-batch run`), so a JVM it
+    starts gets `driver_java_options()`. Long-lived sessions (tests, benchmarks, notebooks) keep the
+    JIT's default, over many runs C2's faster code wins (measured: a test module 250-305 s with it,
+    370-410 s without), and get only the class archive."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.sql import SparkSession
+
+    env = worker_environment()
+    for name, value in env.items():
+        os.environ.setdefault(name, value)
+    builder = SparkSession.builder.appName(settings.app_name)
+    # Under spark-submit its --master wins (a Python-side SparkConf cannot see it before the
+    # context exists, so checking SparkConf here would silently fall back to local mode).
+    if not under_spark_submit() and not SparkConf().contains("spark.master"):
+        builder = builder.master(settings.master)
+    conf = {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        # One warm engine per Python worker only works if workers are reused across tasks.
+        "spark.python.worker.reuse": "true",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # The generation stage's range partitions (pipeline._balanced) are sized from a sample of
+        # ~3x this many keys per partition: Spark's 100 leaves partition sizes ~6 % apart (one
+        # standard deviation), 1,000 ~2 %; the driver holds at most ~3 million 16-byte keys.
+        "spark.sql.execution.rangeExchange.sampleSizePerPartition": "1000",
+        # Spark caches the classes it compiles for query plans, keyed by their generated source. A run
+        # generates ~350 distinct ones, over the default cache of 100, so every later run in the same
+        # JVM compiled nearly all of them again (~390 Janino compiles a night, then HotSpot compiling
+        # the new classes). With room for them a warm night compiles ~3: 15-17.5 -> 12-13 s for a night
+        # adding one article (docs/measurements.md, issue 13 seventh pass). Static: read at JVM start.
+        "spark.sql.codegen.cache.maxEntries": str(CODEGEN_CACHE_ENTRIES),
+        **{f"spark.executorEnv.{k}": v for k, v in env.items() if k != "PYSPARK_PYTHON"},
+        **settings.conf,
+    }
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    if not under_spark_submit():  # under spark-submit the JVM is running: both come from its command line
+        builder = builder.config("spark.jars.packages", delta_maven_coordinate())
+        # Only a JVM started here takes them (a running session, e.g. under pytest, is reused as it is).
+        starts_jvm = SparkContext._active_spark_context is None
+        if starts_jvm and "spark.driver.extraJavaOptions" not in settings.conf:
+            # Long-lived sessions keep HotSpot's JIT defaults but still map the class archive.
+            from giellm_batch.spark import jvm_archive
+
+            options = driver_java_options() if short_lived else jvm_archive.java_options()
+            if options:
+                builder = builder.config("spark.driver.extraJavaOptions", options)
+        for key, value in _local_fs_conf(settings, starts_jvm).items():
+            builder = builder.config(key, value)
+    elif SparkContext._active_spark_context is None:
+        for key, value in _submitted_local_fs_conf(settings).items():
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    impl = spark.sparkContext._jsc.hadoopConfiguration().get("fs.file.impl")
+    if impl == local_fs.HADOOP_CONF["spark.hadoop.fs.file.impl"]:
+        log.info("local files through %s (local_fs.py)", impl)
+    spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
+    _require_delta(spark)
+    return spark
+
+
+def _local_fs_conf(settings: SparkSettings, starts_jvm: bool) -> dict[str, str]:
+    """Settings that put local_fs.py's classes in place of Hadoop's for a JVM started here.
+
+    Local masters only: the jar is on this machine, and there the executors share the driver's class
+    path. (Not `spark.jars`: spark-submit would read those jars through the very file system they
+    hold before they are on its class path.) A YAML `spark.conf` entry of the same key wins."""
+    from pyspark import SparkConf
+
+    local = settings.master.startswith("local") and not SparkConf().contains("spark.master")
+    jar = local_fs.available_jar() if starts_jvm and local else None
+    if jar is None:
+        return {}
+    path = os.pathsep.join(filter(None, (settings.conf.get("spark.driver.extraClassPath"), str(jar))))
+    return {"spark.driver.extraClassPath": path, **local_fs.hadoop_conf(settings.conf)}
+
+
+def _submitted_local_fs_conf(settings: SparkSettings) -> dict[str, str]:
+    """Under spark-submit with a local master and the jar in --jars ("$(giellm-batch local-fs-jar)"):
+    the settings that use its classes."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    submitted = SparkConf()  # now the JVM's: spark-submit's --master and --jars
+    if not (submitted.get("spark.master", "").startswith("local")
+            and local_fs.lists_jar(submitted.get("spark.jars", None))):
+        return {}
+    # spark-submit read its own files through Hadoop's local file system, and Hadoop caches file
+    # system instances by scheme, not by settings: drop that one so the session's is ours.
+    jvm: Any = SparkContext._jvm
+    jvm.org.apache.hadoop.fs.FileSystem.getLocal(jvm.org.apache.hadoop.conf.Configuration()).close()
+    return local_fs.hadoop_conf(settings.conf)
+
+
+def _require_delta(spark: Any) -> None:
+    from delta.tables import DeltaTable
+
+    try:  # without the jars py4j answers with a JavaPackage, and calling it raises TypeError
+        DeltaTable.isDeltaTable(spark, "/nonexistent-giellm-batch-probe")
+    except Exception as exc:
+        raise RuntimeError(
+            "Delta Lake jars are not on the Spark classpath. Run spark-submit with "
+            f"`--packages {delta_maven_coordinate()}` (see README, Quickstart)."
+        ) from exc
+
+
+def hadoop_path(spark: Any, path: str) -> tuple[Any, Any]:
+    """(Hadoop FileSystem, Hadoop Path) for `path`: local disk, HDFS and object stores alike."""
+    target = spark._jvm.org.apache.hadoop.fs.Path(path)
+    return target.getFileSystem(spark._jsc.hadoopConfiguration()), target
+
+
+def read_hadoop_file(spark: Any, fs: Any, path: Any) -> bytes:
+    """The whole file at Hadoop `path` on `fs`, in one call across the py4j bridge (a read loop
+    in Python would cross it once per byte)."""
+    stream = fs.open(path)
+    try:
+        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
+def write_hadoop_file(spark: Any, path: str, data: bytes) -> None:
+    """Write (replace) a small file through Hadoop: local disk, HDFS and object stores alike."""
+    fs, target = hadoop_path(spark, path)
+    stream = fs.create(target, True)
+    try:
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+
+
+def fetch_delta_jars() -> None:
+    """Resolve the Delta jars into the Ivy cache once and build the local file system's jar
+    (set-up steps), then stop."""
+    print(f"local file system jar: {local_fs.available_jar() or 'not built (no JDK): Hadoop default'}")
+    spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"))
+    spark.range(1).count()
+    spark.stop()
+
+
+if __name__ == "__main__":
+    fetch_delta_jars()

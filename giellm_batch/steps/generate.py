@@ -1,0 +1,371 @@
+"""The inference steps: sentences -> prompt requests -> engine generations (-> parsing, extraction.py).
+
+`ExtractionPlan` is built on the driver (plain, picklable data). The step functions it feeds run
+in `mapInPandas` on executors:
+
+- `prompt_step`: one request per sentence x task, with the key that identifies its engine call
+  (`prompt_key`: equal prompts share one call when deduplication is on) and `sentence_key`
+  (sorting by it keeps a sentence's prompts adjacent, so the engine's prefix cache shares the
+  sentence, which leads every GIELLM prompt).
+- `generation_step`: distinct prompts in, engine outputs out. The worker's cached engine is
+  fetched once per task, pinned to the task's GPU, and fed continuously across Arrow batches
+  (requests are added while earlier ones generate); one failing prompt costs one `error` row.
+- `extraction_step`: the three steps composed in memory, for callers without Spark stages
+  (evaluation, benchmarks, tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import numbers
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+
+from giellm_batch import schemas
+from giellm_batch.engine.vllm_engine import ContinuousFeed, Generation, get_engine, private_tokenizer, sampling_params
+from giellm_batch.giellm.grammar import task_grammar
+from giellm_batch.giellm.prompts import build_prompt
+from giellm_batch.giellm.regex_constraint import task_regex
+from giellm_batch.isolation.failures import FATAL, failure
+from giellm_batch.isolation.faults import check_in_task, poison_check
+from giellm_batch.isolation.process import Poisoned, map_isolated
+from giellm_batch.steps.plan import ExtractionPlan, PandasStep, require_columns
+
+log = logging.getLogger("giellm_batch.steps.generate")
+SENTENCE_COLUMNS = ("article_id", "sentence_idx", "text")
+GENERATION_INPUT_COLUMNS = ("prompt_key", "task", "prompt")
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def prompt_step(plan: ExtractionPlan) -> PandasStep:
+    """mapInPandas function: SENTENCE rows -> PROMPT_REQUEST rows (every task, or the row's `task`)."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            require_columns(batch, SENTENCE_COLUMNS, "prompt step")
+            # An optional `task` column picks one task per row (evaluation); otherwise every task runs.
+            row_tasks = batch["task"] if "task" in batch.columns else [None] * len(batch)
+            sentences = list(zip(batch["article_id"], batch["sentence_idx"], batch["text"], row_tasks, strict=True))
+            rows = []
+            # Each batch's prompts are built in an isolated child process (isolation.py).
+            for sentence, out in zip(sentences, map_isolated(sentences, lambda s: prompt_requests(plan, *s),
+                                                             plan.isolation), strict=True):
+                if isinstance(out, Poisoned):
+                    article_id, idx, _text, only = sentence
+                    out = [_failed_request(plan, article_id, idx, str(only), out.reason("prompt"))]
+                rows.extend(out)
+            yield pd.DataFrame(rows, columns=schemas.PROMPT_REQUEST.fieldNames())
+
+    return run
+
+
+def prompt_requests(plan: ExtractionPlan, article_id: Any, idx: Any, text: Any,
+                    only: Any = None) -> list[tuple[Any, ...]]:
+    """PROMPT_REQUEST rows of one sentence. Never raises for the sentence's sake: a prompt that
+    cannot be built becomes a request with `error` ("prompt: TypeError: ...") and a key of its own,
+    which the pipeline answers with an `error` extraction row instead of an engine call."""
+    try:
+        poison_check("prompt", text)
+        tasks = [plan.task(only)] if only else list(plan.tasks)
+        sentence_key = _digest(text)  # once per sentence: all its tasks share it
+    except FATAL:
+        raise
+    except Exception as exc:
+        return [_failed_request(plan, article_id, idx, str(only), failure("prompt", exc))]
+    rows = []
+    for task in tasks:
+        try:
+            prompt = build_prompt(task, plan.profiles[task.profile], text)
+            key = (_digest(plan.identity, task.name, prompt) if plan.dedup
+                   else _digest(plan.identity, task.name, article_id, idx))
+            rows.append((article_id, int(idx), task.name, key, sentence_key, prompt, None))
+        except FATAL:
+            raise
+        except Exception as exc:
+            rows.append(_failed_request(plan, article_id, idx, task.name, failure("prompt", exc)))
+    return rows
+
+
+def _failed_request(plan: ExtractionPlan, article_id: Any, idx: Any, task: str, error: str) -> tuple[Any, ...]:
+    """A request row that carries its error; its key is its own, so deduplication never merges it."""
+    number = int(idx) if isinstance(idx, numbers.Integral) else None
+    return (article_id, number, task, _digest(plan.identity, "error", task, article_id, idx), None, None, error)
+
+
+def request_sampling_params(plan: ExtractionPlan) -> Callable[[str, str], Any]:
+    """(task name, prompt) -> vLLM SamplingParams, greedy, constrained as `plan.decoding` says.
+
+    Regex and free decoding share one object per task. Grounded decoding builds a grammar per
+    prompt from the sentence that leads it (`request_grammar`)."""
+    grammar_of, params_of = request_grammar(plan), constrained_params(plan)
+    return lambda task, prompt: params_of(task, grammar_of(task, prompt))
+
+
+def request_grammar(plan: ExtractionPlan) -> Callable[[str, str], str | None]:
+    """(task name, prompt) -> the prompt's own grammar (grounded decoding: the prompt minus the
+    task's fixed suffix is its sentence), or None where decoding has one constraint per task.
+    Plain text in, text out: it runs in the isolated child (isolation.py)."""
+    if plan.decoding != "grounded":
+        return lambda task, prompt: None
+    suffixes = dict(zip((t.name for t in plan.tasks), plan.prompt_suffixes(), strict=True))
+
+    def grounded(task_name: str, prompt: str) -> str:
+        task, suffix = plan.task(task_name), suffixes[task_name]
+        if not prompt.endswith(suffix):
+            raise ValueError(f"prompt does not end with task {task_name}'s suffix; cannot find its sentence")
+        return task_grammar(task, plan.profiles[task.profile], prompt[: len(prompt) - len(suffix)], plan.max_items)
+
+    return grounded
+
+
+def constrained_params(plan: ExtractionPlan) -> Callable[[str, str | None], Any]:
+    """(task name, the request's grammar or None) -> SamplingParams; regex and free decoding share
+    one object per task."""
+    per_task = {task.name: sampling_params(plan.max_new_tokens, regex=task_regex(
+        task, plan.profiles[task.profile], plan.max_items, plan.max_span_chars)
+        if plan.decoding == "regex" else None) for task in plan.tasks}
+
+    def params(task: str, grammar: str | None) -> Any:
+        return per_task[task] if grammar is None else sampling_params(plan.max_new_tokens, grammar=grammar)
+
+    return params
+
+
+def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
+    """mapInPandas function: distinct prompts (prompt_key, task, prompt) -> GENERATION rows.
+
+    The engine is fed continuously (engine.ContinuousFeed) and never waits for Python: a producer
+    thread reads the Arrow batches and prepares slices of `batch_size` requests (tokens, decoding
+    constraints) while the engine steps; a prepared slice is added whenever no more than
+    `max_num_seqs` requests are in flight, so the scheduler always has work waiting; answers are
+    emitted as they finish. `progress` is an optional Spark accumulator that counts prompts
+    answered (driver progress log).
+    """
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        check_in_task(plan.fault)
+        first = next((batch for batch in batches if len(batch)), None)
+        if first is None:  # an empty partition: no engine to build (in a new worker that is seconds)
+            return
+        batches = itertools.chain([first], batches)
+        worker = _GenerationWorker(plan)
+        feed = worker.feed  # the engine is built (or fetched) before the producer needs its tokenizer
+        producer = _SliceProducer(batches, worker.prepare, plan.batch_size)
+        finished = False
+        try:
+            while True:
+                while not finished and len(feed) <= plan.engine.max_num_seqs:
+                    prepared = producer.next(wait=len(feed) == 0)  # wait only with nothing in flight
+                    if prepared is producer.NOT_YET:
+                        break
+                    if prepared is None:
+                        finished = True
+                    else:
+                        worker.submit(prepared)
+                if len(feed):
+                    worker.step()
+                elif finished:
+                    break
+                if worker.ready >= plan.batch_size:
+                    yield worker.take(progress)
+            if worker.ready:
+                yield worker.take(progress)
+        finally:
+            producer.stop()
+            worker.close()
+        worker.log_totals()
+
+    return run
+
+
+class _SliceProducer:
+    """A daemon thread that reads the task's Arrow batches and prepares slices of requests into a
+    small bounded queue (two slices ahead): the engine steps meanwhile instead of waiting for Arrow
+    reads, tokenization and grammar building. Its errors are raised in the consumer."""
+
+    _END = object()
+    # Class attributes, not module globals: a closure shipped to an executor carries copies of the
+    # module globals it names (cloudpickle pickles them by value), so a module-level sentinel
+    # compared by identity there never matches the one this class returns (measured: a task failed
+    # with "'object' object is not iterable" when the engine outran the producer).
+    NOT_YET = object()  # next(): nothing prepared yet
+
+    def __init__(self, batches: Iterator[pd.DataFrame], prepare: Callable[[pd.DataFrame], list[Any]],
+                 slice_size: int, depth: int = 2) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(batches, prepare, slice_size), daemon=True,
+                                        name="giellm-prepare")
+        self._thread.start()
+
+    def _produce(self, batches: Iterator[pd.DataFrame], prepare: Callable[[pd.DataFrame], list[Any]],
+                 slice_size: int) -> None:
+        try:
+            for batch in batches:
+                require_columns(batch, GENERATION_INPUT_COLUMNS, "generation step")
+                for start in range(0, len(batch), slice_size):
+                    if not self._put(prepare(batch.iloc[start:start + slice_size])):
+                        return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer, which raises it in the task
+            self._put(exc)
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self, wait: bool) -> Any:
+        """The next prepared slice, None after the last, or NOT_YET (only when not waiting)."""
+        import queue
+
+        try:
+            item = self._queue.get(block=wait)
+        except queue.Empty:
+            return self.NOT_YET
+        if item is self._END:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class _GenerationWorker:
+    """Per-task state around the worker's cached engine: requests in flight, answers not yet emitted."""
+
+    def __init__(self, plan: ExtractionPlan) -> None:
+        from giellm_batch.engine.placement import assigned_gpus, spark_task_id
+
+        self.plan = plan
+        self.gpus = assigned_gpus(plan.gpu_resource_name) if plan.gpus_per_engine else ()
+        self.task_id = spark_task_id()
+        self.started_at = time.time()
+        self._feed: Any = None
+        self.engine: Any = None
+        self.tokenizer: Any = None
+        self.grammar: Callable[[str, str], str | None] = request_grammar(plan)
+        self.params: Callable[[str, str | None], Any] = lambda task, grammar: None  # set with the engine (imports vLLM)
+        self.answers: list[tuple[tuple[str, int], Generation]] = []  # ((prompt_key, prompt tokens), answer)
+        self.prompts = 0
+        self.emitted_busy = 0.0  # engine seconds already attributed to emitted rows
+
+    @property
+    def feed(self) -> Any:
+        if self._feed is None:
+            self.engine = get_engine(self.plan.engine, self.gpus)
+            self.params = constrained_params(self.plan)
+            self.tokenizer = private_tokenizer(self.engine)
+            self._feed = ContinuousFeed(self.engine.llm, self.engine.lora)
+        return self._feed
+
+    @property
+    def ready(self) -> int:
+        return len(self.answers)
+
+    def prepare(self, batch: pd.DataFrame) -> list[tuple[tuple[str, int], list[int], Any, Generation | None]]:
+        """(tag, token ids, sampling params, error answer) per request of one slice; runs in the
+        producer thread, so it tokenizes with the worker's private tokenizer copy (a fast tokenizer
+        used from two threads at once can fail), never the engine's. The per-request native work
+        (tokenizer, grammar building) runs in an isolated child process (isolation.py); only
+        plain data (token ids, grammar text) comes back, and the sampling params are built here."""
+        requests = list(zip(batch["prompt_key"], batch["task"], batch["prompt"], strict=True))
+        out: list[tuple[tuple[str, int], list[int], Any, Generation | None]] = []
+        for (key, task, _prompt), done in zip(requests, map_isolated(requests, self._prepare_one, self.plan.isolation),
+                                              strict=True):
+            if isinstance(done, Poisoned):
+                out.append(((str(key), 0), [], None, Generation(None, None, 0, done.reason("generate"))))
+                continue
+            ids, grammar, error = done
+            tag = (str(key), len(ids))
+            if error is None:
+                try:
+                    out.append((tag, ids, self.params(str(task), grammar), None))
+                    continue
+                except FATAL:
+                    raise
+                except Exception as exc:
+                    error = failure("decoding", exc)
+            out.append((tag, ids, None, Generation(None, None, 0, error)))
+        return out
+
+    def _prepare_one(self, request: tuple[Any, Any, Any]) -> tuple[list[int], str | None, str | None]:
+        """(token ids, grammar or None, error or None) of one request."""
+        _key, task, prompt = request
+        poison_check("generate", prompt)
+        ids = list(self.tokenizer.encode(prompt))
+        if len(ids) > self.plan.max_prompt_tokens:
+            # Segmentation splits sentences to fit the context; this only guards direct callers.
+            return ids, None, (f"prompt has {len(ids)} tokens; the limit is {self.plan.max_prompt_tokens} "
+                               "(engine.max_model_len - engine.max_new_tokens)")
+        try:
+            grammar = self.grammar(str(task), str(prompt))
+            if grammar is not None:
+                # Parsed here once (~0.3 ms) so that a grammar xgrammar's parser would crash or hang on
+                # fails in this child, not later in the engine; the engine parses and compiles it again.
+                import xgrammar
+
+                xgrammar.Grammar.from_ebnf(grammar)
+            return ids, grammar, None
+        except FATAL:
+            raise
+        except Exception as exc:  # a prompt whose constraint cannot be built fails alone
+            return ids, None, failure("decoding", exc)
+
+    def submit(self, prepared: list[tuple[tuple[str, int], list[int], Any, Generation | None]]) -> None:
+        """Queue one prepared slice; a request that cannot run is answered with its error at once."""
+        for tag, ids, params, error in prepared:
+            answer = error if error is not None else self.feed.add(tag, ids, params)
+            if answer is not None:
+                self.answers.append((tag, answer))
+
+    def step(self) -> None:
+        self.answers.extend(self.feed.step())
+
+    def take(self, progress: Any) -> pd.DataFrame:
+        """GENERATION rows of the answers so far; the engine time since the last take is shared out
+        over them (engine_ms), and every row carries the task's start and this emit's wall clock
+        (the driver derives the stage's span and the engines' idle share from them)."""
+        busy = self.feed.busy_seconds - self.emitted_busy
+        self.emitted_busy = self.feed.busy_seconds
+        per_prompt_ms = 1000 * busy / max(len(self.answers), 1)
+        gpus, pinned = ",".join(self.gpus) or None, ",".join(self.engine.gpus) or None
+        now = time.time()
+        rows = [(key, gen.text, gen.finish_reason, n_prompt, gen.n_tokens, gen.error, self.engine.engine_id, gpus,
+                 pinned, self.task_id, self.engine.starts, per_prompt_ms, self.started_at, now)
+                for (key, n_prompt), gen in self.answers]
+        self.prompts += len(rows)
+        if progress is not None:
+            progress.add(len(rows))
+        log.info("engine %s: %d answers, %.2fs inside the engine", self.engine.engine_id, len(rows), busy)
+        self.answers = []
+        return pd.DataFrame(rows, columns=schemas.GENERATION.fieldNames())
+
+    def close(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
+
+    def log_totals(self) -> None:
+        if self.prompts:
+            busy = self.feed.busy_seconds
+            log.warning("engine %s (%s): %d prompts in %.1fs, %.0f prompts/s, idle %.1f%% of the task",
+                        self.engine.engine_id,
+                        f"GPUs {','.join(self.engine.gpus)}" if self.engine.gpus else "CPU", self.prompts, busy,
+                        self.prompts / max(busy, 1e-9), 100 * (1 - busy / max(time.time() - self.started_at, 1e-9)))
