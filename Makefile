@@ -65,7 +65,7 @@ run: setup trained-model
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python scripts/check_import_cycles.py giellm_batch
+	$(BIN)/python scripts/check_layout.py giellm_batch
 	$(BIN)/hadolint docker/Dockerfile.gpu docker/Dockerfile.cpu
 	bash -n docker/gpu-discovery.sh scripts/nightly.sh
 
