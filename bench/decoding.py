@@ -39,7 +39,9 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 
 from giellm_batch.config.job_config import load_config  # noqa: E402
 from giellm_batch.giellm.metrics import load_labelled, score  # noqa: E402
-from giellm_batch.run.driver import extraction_plan, extraction_step  # noqa: E402
+from giellm_batch.spark.session import build_spark  # noqa: E402
+from giellm_batch.steps.chain import extract_frame  # noqa: E402
+from giellm_batch.steps.plan import extraction_plan  # noqa: E402
 
 MODES = {"free": ("free", 0, 0), "regex-capped": ("regex", 6, 16), "regex": ("regex", 0, 0),
          "grounded": ("grounded", 0, 0)}
@@ -66,7 +68,7 @@ def run_mode(config: Any, records: list[Any], mode: str) -> dict[str, Any]:
     frame = pd.DataFrame({"article_id": [str(r.line) for r in records], "sentence_idx": 0,
                           "text": [r.text for r in records], "char_start": 0, "task": [r.task for r in records]})
     started = time.monotonic()
-    out = pd.concat(list(extraction_step(plan)(iter([frame]))), ignore_index=True)
+    out = extract_frame(plan, build_spark(config.spark), frame)
     seconds = time.monotonic() - started
     by_line: dict[int, Any] = {int(a): row for a, row in zip(out["article_id"], out.itertuples(index=False),
                                                                 strict=True)}

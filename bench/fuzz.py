@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = ("livedoor", "jsonl", "article", "long_article", "output")
-INSTRUMENTED = ("giellm_batch.input.reading", "giellm_batch.text.segmentation", "giellm_batch.steps.generate",
+INSTRUMENTED = ("giellm_batch.input.decoding", "giellm_batch.text.segmentation", "giellm_batch.steps.generate",
                 "giellm_batch.steps.parse", "giellm_batch.giellm.parsing", "giellm_batch.text.offsets",
                 "giellm_batch.giellm.prompts", "giellm_batch.isolation.failures")
 SEP = b"\xff"  # never part of UTF-8: splits an input into its two strings

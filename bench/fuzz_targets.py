@@ -22,7 +22,6 @@ after retries the run); a broken promise about the outcome raises `Violation`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,13 @@ import pandas as pd
 from giellm_batch.engine.vllm_engine import EngineSpec
 from giellm_batch.giellm.prompts import render_output
 from giellm_batch.giellm.tasks import load_task_registry
-from giellm_batch.input.reading import decode_file, decode_livedoor_file, validate_row
+from giellm_batch.input.decoding import decode_file, decode_livedoor_file, validate_row
 from giellm_batch.schemas import RAW_ARTICLE
-from giellm_batch.steps.generate import prompt_requests
-from giellm_batch.steps.parse import PARSE_INPUT_COLUMNS, parse_step
+from giellm_batch.steps.parse import PARSE_INPUT_COLUMNS, ParseStep
 from giellm_batch.steps.plan import ExtractionPlan
-from giellm_batch.text.segmentation import Segmenter, segment_article
+from giellm_batch.steps.prompt import prompt_requests
+from giellm_batch.steps.segment import segment_article
+from giellm_batch.text.segmentation import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = {"article_id": "id", "body": "body", "title": "title", "url": "url",
@@ -238,6 +238,4 @@ def _parse_input(task: str, prompt: str, text: str, start: int, raw: str) -> dic
 
 
 def _parse(frame: list[dict[str, Any]]) -> pd.DataFrame:
-    step: Callable[..., Any] = parse_step(plan())
-    batch = pd.DataFrame(frame, columns=list(PARSE_INPUT_COLUMNS))
-    return pd.concat(list(step(iter([batch]))), ignore_index=True)
+    return ParseStep(plan()).run_local(pd.DataFrame(frame, columns=list(PARSE_INPUT_COLUMNS)))

@@ -28,13 +28,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nightly import write_articles
+from sample_text import livedoor_sentences
 
 from giellm_batch.config.job_config import load_config
 from giellm_batch.monitoring.runs import RunSummary
 from giellm_batch.run.driver import RunOptions, run_job
 from giellm_batch.run.job import config_from_args
+from giellm_batch.spark.concurrent_jobs import concurrently
 from giellm_batch.spark.session import build_spark
-from giellm_batch.text.segmentation import livedoor_sentences
 from giellm_batch.warehouse import tables
 
 
@@ -64,7 +65,7 @@ def floor(spark: Any, source: str, warehouse: str, night: RunSummary, new_ids: l
     seconds["prompt_cache_lookup"] = time.monotonic() - mark
     mark = time.monotonic()
     results = [name for name in held if name not in ("articles", "runs")]
-    tables.concurrently([functools.partial(append, name) for name in results])
+    concurrently([functools.partial(append, name) for name in results])
     seconds["result_appends"] = time.monotonic() - mark
     mark = time.monotonic()
     append("articles")

@@ -20,12 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from sample_text import livedoor_sentences
+
 from giellm_batch.config.job_config import JobConfig, load_config
 from giellm_batch.monitoring.runs import RunSummary
 from giellm_batch.run.driver import RunOptions, run_job
 from giellm_batch.run.job import config_from_args
 from giellm_batch.spark.session import build_spark
-from giellm_batch.text.segmentation import livedoor_sentences
 
 
 def write_articles(root: Path, start: int, count: int, sentences: list[str], rng: random.Random) -> None:

@@ -20,8 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from giellm_batch.config.job_config import load_config
-from giellm_batch.input.reading import decode_livedoor_file
-from giellm_batch.run.driver import extraction_plan, extraction_step
+from giellm_batch.input.decoding import decode_livedoor_file
+from giellm_batch.spark.session import build_spark
+from giellm_batch.steps.chain import extract_frame
+from giellm_batch.steps.plan import extraction_plan
 from giellm_batch.text.segmentation import Segmenter
 
 
@@ -61,7 +63,7 @@ def main() -> None:
     for constrained in (True, False):
         plan = dataclasses.replace(extraction_plan(config), decoding="regex" if constrained else "free")
         started = time.monotonic()
-        out = pd.concat(list(extraction_step(plan)(iter([sentences]))), ignore_index=True)
+        out = extract_frame(plan, build_spark(config.spark), sentences)
         elapsed = time.monotonic() - started
         mode = "constrained" if constrained else "unconstrained"
         rates[mode] = float((out["parse_status"] == "ok").mean())

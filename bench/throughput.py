@@ -44,11 +44,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sample_text import livedoor_sentences
 
-from giellm_batch.run.driver import RunOptions, extraction_plan, run_job
+from giellm_batch.run.driver import RunOptions, run_job
 from giellm_batch.run.job import config_from_args
 from giellm_batch.spark.session import build_spark
-from giellm_batch.text.segmentation import livedoor_sentences
+from giellm_batch.steps.plan import extraction_plan
 from giellm_batch.warehouse import tables
 
 SENTENCES_PER_ARTICLE = 5
@@ -80,11 +81,12 @@ def write_jsonl(path: Path, slots: list[str]) -> None:
 def standalone(config: Any, slots: list[str]) -> dict[str, float]:
     """The job's engine, called directly on the job's prompt list (dedup off: every prompt)."""
     from giellm_batch.engine.vllm_engine import generate, get_engine, tokenize
-    from giellm_batch.steps.generate import prompt_step, request_sampling_params
+    from giellm_batch.steps.generate import request_sampling_params
+    from giellm_batch.steps.prompt import PromptStep
 
     plan = dataclasses.replace(extraction_plan(config), dedup=False)
     frame = pd.DataFrame({"article_id": [f"a{i}" for i in range(len(slots))], "sentence_idx": 0, "text": slots})
-    requests = pd.concat(list(prompt_step(plan)(iter([frame]))), ignore_index=True)
+    requests = PromptStep(plan).run_local(frame)
     engine = get_engine(dataclasses.replace(plan.engine, log_stats=True))
     params = request_sampling_params(plan)  # the job's own decoding settings
     every = [params(t, p) for t, p in zip(requests["task"], requests["prompt"], strict=True)]

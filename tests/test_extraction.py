@@ -7,15 +7,15 @@ import json
 import pandas as pd
 
 from bench.fuzz_targets import plan
-from giellm_batch.run.driver import extraction_step
 from giellm_batch.steps import parse as parse_module
-from giellm_batch.steps.generate import prompt_requests
-from giellm_batch.steps.parse import PARSE_INPUT_COLUMNS, parse_step
+from giellm_batch.steps.chain import extract_frame
+from giellm_batch.steps.parse import PARSE_INPUT_COLUMNS, ParseStep
+from giellm_batch.steps.prompt import prompt_requests
 
 
 def parse(rows: list[dict]) -> pd.DataFrame:
     batch = pd.DataFrame(rows, columns=list(PARSE_INPUT_COLUMNS))
-    return pd.concat(list(parse_step(plan())(iter([batch]))), ignore_index=True)
+    return ParseStep(plan()).run_local(batch)
 
 
 def request(task: str = "scnm_ner", **values) -> dict:
@@ -46,7 +46,7 @@ def test_a_row_the_step_cannot_read_becomes_an_error_row():
     assert out["error"][1].startswith("grounding: ValueError:")
 
 
-def test_a_prompt_that_cannot_be_built_is_an_error_row_without_an_engine_call():
+def test_a_prompt_that_cannot_be_built_is_an_error_row_without_an_engine_call(spark):
     giellm = [t for t in plan().tasks if t.profile == "giellm"]
     rows = prompt_requests(plan(), "a1", 3, None)  # a null sentence: GIELLM prompts cannot be built
     failed = [r for r in rows if r[6] is not None]
@@ -57,6 +57,6 @@ def test_a_prompt_that_cannot_be_built_is_an_error_row_without_an_engine_call():
     import dataclasses
     only_giellm = dataclasses.replace(plan(), tasks=tuple(giellm))
     sentences = pd.DataFrame({"article_id": ["a1"], "sentence_idx": [0], "text": [None], "char_start": [0]})
-    out = pd.concat(list(extraction_step(only_giellm)(iter([sentences]))), ignore_index=True)  # no engine needed
+    out = extract_frame(only_giellm, spark, sentences)  # no engine needed: no prompt reaches one
     assert out["parse_status"].tolist() == ["error"] * len(giellm)
     assert all(list(f) == ["prompt_error"] for f in out["flags"])

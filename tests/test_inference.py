@@ -11,8 +11,11 @@ import pytest
 from giellm_batch.config.job_config import load_config
 from giellm_batch.engine import vllm_engine as engine_module
 from giellm_batch.engine.vllm_engine import Generation, generate
-from giellm_batch.run.driver import extraction_plan, extraction_step
-from giellm_batch.steps.generate import prompt_step
+from giellm_batch.steps.chain import extract_frame
+from giellm_batch.steps.generate import GenerateStep
+from giellm_batch.steps.parse import ParseStep
+from giellm_batch.steps.plan import extraction_plan
+from giellm_batch.steps.prompt import PromptStep
 from tests.conftest import CONFIG
 
 TEXTS = [
@@ -35,22 +38,29 @@ def sentences(texts: list[str]) -> pd.DataFrame:
                          "char_start": 0})
 
 
-def run(plan, frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat(list(extraction_step(plan)(iter([frame]))), ignore_index=True)
+@pytest.fixture
+def run(spark):
+    """The inference chain the job runs (steps.chain), on an in-memory frame; rows in sentence order."""
+    def chain(plan, frame: pd.DataFrame) -> pd.DataFrame:
+        out = extract_frame(plan, spark, frame)
+        return out.sort_values(["article_id", "sentence_idx", "task"], key=lambda c: c.map(str).str.zfill(6),
+                               ignore_index=True)
+    return chain
 
 
-def test_constrained_decoding_gives_only_ok_parses(all_tasks_plan):
+def test_constrained_decoding_gives_only_ok_parses(all_tasks_plan, run):
     texts = [f"{t}（{i}）" for i in range(8) for t in TEXTS]  # 40 texts x 8 tasks = 320 prompts
     out = run(all_tasks_plan, sentences(texts))
     assert len(out) == 40 * 8
     assert out["parse_status"].value_counts().to_dict() == {"ok": 320}
     assert (out["finish_reason"] == "stop").all()
-    # adjacent prompts share the sentence (prefix caching) and every row keeps its raw output
-    assert list(out["task"][:8]) == list(all_tasks_plan.tasks[i].name for i in range(8))
+    # every sentence got every task, and every row keeps its raw output
+    every_task = tuple(sorted(t.name for t in all_tasks_plan.tasks))
+    assert all(tuple(sorted(tasks)) == every_task for _, tasks in out.groupby("article_id")["task"])
     assert out["raw_output"].str.len().min() > 0
 
 
-def test_prompt_longer_than_the_context_is_an_error_row_not_a_crash(all_tasks_plan):
+def test_prompt_longer_than_the_context_is_an_error_row_not_a_crash(all_tasks_plan, run):
     plan = dataclasses.replace(all_tasks_plan, tasks=all_tasks_plan.tasks[:1])
     out = run(plan, sentences(["短い文です。", "長い" * 2000]))
     assert list(out["parse_status"]) == ["ok", "error"]
@@ -77,8 +87,9 @@ def test_one_failing_prompt_costs_one_row():
 
 
 def test_worker_builds_its_engine_once_and_reuses_it(all_tasks_plan):
-    run(all_tasks_plan, sentences(TEXTS[:1]))
-    run(all_tasks_plan, sentences(TEXTS[1:2]))
+    for text in TEXTS[:2]:  # two Spark tasks' worth of prompts, run here as a worker runs them
+        requests = PromptStep(all_tasks_plan).run_local(sentences([text]))
+        assert GenerateStep(all_tasks_plan).run_local(requests)["error"].isna().all()
     built = [e for e in engine_module._ENGINES.values() if e.engine_id.endswith(f":{os.getpid()}")]
     assert [e.starts for e in built] == [1]
     assert built[0].gpus == ()  # no GPU was assigned outside a Spark task
@@ -87,36 +98,32 @@ def test_worker_builds_its_engine_once_and_reuses_it(all_tasks_plan):
 def test_equal_prompts_share_one_engine_call_when_dedup_is_on(all_tasks_plan):
     plan = dataclasses.replace(all_tasks_plan, tasks=all_tasks_plan.tasks[:2])
     frame = sentences([TEXTS[0], TEXTS[1], TEXTS[0]])
-    requests = pd.concat(list(prompt_step(plan)(iter([frame]))), ignore_index=True)
+    requests = PromptStep(plan).run_local(frame)
     assert requests["prompt_key"].nunique() == 4  # 3 sentences x 2 tasks, one sentence repeated
-    off = pd.concat(list(prompt_step(dataclasses.replace(plan, dedup=False))(iter([frame]))), ignore_index=True)
+    off = PromptStep(dataclasses.replace(plan, dedup=False)).run_local(frame)
     assert off["prompt_key"].nunique() == 6
     # the repeated sentence's prompts sit next to each other and share the sentence key
     assert requests["sentence_key"][0] == requests["sentence_key"][1] == requests["sentence_key"][4]
 
 
-def test_step_functions_shipped_to_executors_carry_no_identity_sentinels(all_tasks_plan):
-    """Spark ships each step's closure with cloudpickle, which copies the module globals it names:
-    a module-level `object()` sentinel compared with `is` would be a different object on the
-    executor than the one the (imported) helper classes return."""
+def test_steps_ship_to_executors_by_reference(all_tasks_plan):
+    """Spark ships each step with cloudpickle. A step must be an instance of a module-level class
+    (pickled by reference), never a closure: a closure carries copies of the module globals it
+    names, so a module-level sentinel compared with `is` would differ on the executor."""
     import cloudpickle
 
-    from giellm_batch.steps.generate import generation_step
-    from giellm_batch.steps.parse import parse_step
-
-    plan = all_tasks_plan
-    for step in (prompt_step(plan), generation_step(plan), parse_step(plan)):
+    for step in (PromptStep(all_tasks_plan), GenerateStep(all_tasks_plan), ParseStep(all_tasks_plan)):
         shipped = cloudpickle.loads(cloudpickle.dumps(step))
-        bare = [name for name, value in shipped.__globals__.items() if type(value) is object]
-        assert not bare, f"{step.__qualname__} compares module sentinels {bare} that do not survive shipping"
+        assert type(shipped) is type(step), f"{step.name} step does not ship by reference"
+        assert shipped.plan == step.plan
 
 
 def test_an_empty_partition_builds_no_engine(all_tasks_plan, monkeypatch):
     """A Spark task with no rows (more partitions than prompts) must not pay for an engine: in a
     fresh worker that is the model load."""
-    from giellm_batch.steps.generate import generation_step
+    from giellm_batch.steps import generate
 
     monkeypatch.setattr(generate, "_GenerationWorker", lambda plan: pytest.fail("engine built for no prompt"))
     empty = pd.DataFrame({"prompt_key": [], "task": [], "prompt": []})
-    assert list(generation_step(all_tasks_plan)(iter([]))) == []
-    assert list(generation_step(all_tasks_plan)(iter([empty, empty]))) == []
+    assert list(GenerateStep(all_tasks_plan)(iter([]))) == []
+    assert list(GenerateStep(all_tasks_plan)(iter([empty, empty]))) == []

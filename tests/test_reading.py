@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.fuzz_targets import check_jsonl, check_livedoor, check_raw_row
-from giellm_batch.input.reading import checked, decode_file, decode_jsonl_file, decode_livedoor_file, validate_row
+from giellm_batch.input.decoding import checked, decode_file, decode_jsonl_file, decode_livedoor_file, validate_row
 from tests.conftest import SAMPLE
 
 COLUMNS = {"article_id": "id", "body": "body", "title": "title", "url": "url",
@@ -97,7 +97,7 @@ def test_a_jsonl_file_without_records_is_one_rejected_record():
 
 
 def test_an_unexpected_exception_rejects_only_its_record(monkeypatch):
-    from giellm_batch.input import reading
+    from giellm_batch.input import decoding as reading
 
     real = reading.mapped_fields
 

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from giellm_batch.text.segmentation import Segmenter, segment_article
+from giellm_batch.steps.segment import segment_article
+from giellm_batch.text.segmentation import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,11 +67,13 @@ def test_sentence_too_long_for_the_model_is_split_at_morphemes_until_every_promp
 def test_text_that_cannot_fit_makes_the_article_a_quarantine_case(tiny_model):
     import pandas as pd
 
-    from giellm_batch.text.segmentation import PromptBudget, segmentation_step
+    from giellm_batch.config.settings import SegmentationSettings
+    from giellm_batch.steps.segment import SegmentStep
+    from giellm_batch.text.segmentation import PromptBudget
 
     budget = PromptBudget(str(tiny_model), 3, ("\n‹人名>\n固有表現抽出",))  # not even the suffix fits
-    step = segmentation_step(300, 2, budget)
-    out = pd.concat(list(step(iter([pd.DataFrame({"article_id": ["a1"], "body": ["東京で会見が開かれた。"]})]))))
+    step = SegmentStep(SegmentationSettings(), budget)
+    out = step.run_local(pd.DataFrame({"article_id": ["a1"], "body": ["東京で会見が開かれた。"]}))
     assert list(out["sentence_idx"]) == [-1]
     assert "more than the model context allows" in out["reject_reason"][0]
 
@@ -78,7 +81,7 @@ def test_text_that_cannot_fit_makes_the_article_a_quarantine_case(tiny_model):
 # --- no article can fail a run ----------------------------------------------------------------
 
 def test_an_unexpected_exception_quarantines_only_that_article():
-    from giellm_batch.text.segmentation import segment_article
+    from giellm_batch.steps.segment import segment_article
 
     class Broken(Segmenter):
         def split(self, body, overflow=None):

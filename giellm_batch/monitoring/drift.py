@@ -149,45 +149,44 @@ def previous_profiles(runs: list[dict[str, Any]], window: int, min_prompts: int 
             ][:window]
 
 
-def count_and_profile(extractions: Any, summary: Any, max_items: int = 0) -> dict[str, Any]:
-    """Fill the run's parse-status counts and its profile from one aggregation of its extractions;
-    returns the profile."""
+def count_and_profile(extractions: Any, run_id: str, max_items: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the run's parse-status counts and profile as `runs` columns, the profile) from one
+    aggregation of its extractions."""
     profile = profile_from_extractions(extractions, max_items)
-    summary.outputs_at_item_bound = profile["outputs_at_item_bound"]
-    if summary.outputs_at_item_bound:
+    at_bound = profile["outputs_at_item_bound"]
+    if at_bound:
         log.warning("run %s: %d outputs reached engine.max_items=%d and may have been cut; raise or remove the "
-                    "bound", summary.run_id, summary.outputs_at_item_bound, max_items)
+                    "bound", run_id, at_bound, max_items)
     counts = profile["statuses"]
-    summary.prompts = sum(counts.values())
-    summary.parse_ok = counts.get("ok", 0)
-    summary.parse_partial = counts.get("partial", 0)
-    summary.parse_invalid = counts.get("invalid", 0)
-    summary.engine_errors = counts.get("error", 0)
-    summary.profile_json = json.dumps(profile, ensure_ascii=False, sort_keys=True)
-    return profile
+    return ({"outputs_at_item_bound": at_bound, "prompts": sum(counts.values()), "parse_ok": counts.get("ok", 0),
+             "parse_partial": counts.get("partial", 0), "parse_invalid": counts.get("invalid", 0),
+             "engine_errors": counts.get("error", 0),
+             "profile_json": json.dumps(profile, ensure_ascii=False, sort_keys=True)}, profile)
 
 
-def check_drift(spark: Any, config: JobConfig, summary: Any, recent: Future[list[dict[str, Any]]] | None) -> None:
-    """Compare the finished run with the previous ones; warnings go to the log and `summary`.
-    `recent`: the pipeline's latest `runs` rows (runs.recent_runs, read in the background)."""
+def check_drift(spark: Any, config: JobConfig, summary: Any,
+                recent: Future[list[dict[str, Any]]] | None) -> dict[str, Any]:
+    """Compare the finished run with the previous ones; returns its `runs` columns that change
+    (profile_json with the article counts, drift_warnings), warnings also logged. `recent`: the
+    pipeline's latest `runs` rows (runs.recent_runs, read in the background)."""
     from giellm_batch.monitoring import runs
 
     if summary.profile_json is None or recent is None:  # nothing processed (e.g. an identical rerun)
-        return
+        return {}
     mon = config.monitoring
     try:
         profile = {**json.loads(summary.profile_json), "articles_in": summary.articles_in,
                    "quarantined": summary.articles_quarantined}
-        summary.profile_json = json.dumps(profile, ensure_ascii=False, sort_keys=True)
         rows = recent.result()
         previous = previous_profiles(rows, mon.drift_window, mon.min_prompts)
         if len(previous) < mon.drift_window and len(rows) == runs.RECENT_RUNS:  # older ones may qualify
             every_run = runs.recent_runs(spark, config.output.warehouse, summary.pipeline_hash, summary.run_id,
                                          limit=None)
             previous = previous_profiles(every_run, mon.drift_window, mon.min_prompts)
-        summary.drift_warnings = drift_warnings(profile, previous, mon)
+        warnings = drift_warnings(profile, previous, mon)
     except Exception:  # a monitoring failure must not turn a good run into a failed one
         log.exception("run %s: drift check failed", summary.run_id)
-        return
-    for warning in summary.drift_warnings:
+        return {}
+    for warning in warnings:
         log.warning("run %s: drift: %s", summary.run_id, warning)
+    return {"profile_json": json.dumps(profile, ensure_ascii=False, sort_keys=True), "drift_warnings": warnings}

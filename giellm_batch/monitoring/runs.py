@@ -147,8 +147,9 @@ def package_version() -> str:
         return "unknown"
 
 
-def record_engines(generations: Any, summary: RunSummary, seconds: float) -> int:
-    """Engine figures into `summary` from one aggregation; returns how many answers had no error."""
+def engine_figures(generations: Any, engine_calls: int, seconds: float) -> tuple[dict[str, Any], int]:
+    """(the engines' `runs` columns, how many answers had no error) from one aggregation of the
+    generation stage's rows; `seconds`: the stage's wall time."""
     from pyspark.sql import functions as F
 
     engines = generations.groupBy("engine_id").agg(
@@ -161,17 +162,17 @@ def record_engines(generations: Any, summary: RunSummary, seconds: float) -> int
     ).orderBy("engine_id").collect()
     figures = [{k: v for k, v in row.asDict().items() if k not in ("first_start", "last_emit", "answered")}
                | {"seconds": round(row["seconds"], 3)} for row in engines]
-    summary.engines = len(figures)
-    summary.engine_seconds = round(float(sum(f["seconds"] for f in figures)), 3)
-    summary.inference_seconds = round(seconds, 3)
-    summary.prompts_per_second = round(summary.engine_calls / seconds, 2) if seconds > 0 else 0.0
-    summary.engines_json = json.dumps(figures)
+    engine_seconds = round(float(sum(f["seconds"] for f in figures)), 3)
+    idle = 0.0
     if engines:
         # From the first engine task's start to the last answer: the generation stage proper (the
         # shuffle that feeds it and the staging write after it are not engine time to lose).
         span = max(r["last_emit"] for r in engines) - min(r["first_start"] for r in engines)
-        summary.engine_idle_share = round(max(0.0, 1 - summary.engine_seconds / max(span * len(engines), 1e-9)), 4)
+        idle = round(max(0.0, 1 - engine_seconds / max(span * len(engines), 1e-9)), 4)
     for f in figures:
         log.warning("engine %s: %d prompts, %.1fs generating, %d Spark tasks, GPUs %s (pinned %s)", f["engine_id"],
                     f["prompts"], f["seconds"], f["spark_tasks"], f["task_gpus"] or "-", f["engine_gpus"] or "-")
-    return sum(int(r["answered"]) for r in engines)
+    return ({"engines": len(figures), "engine_seconds": engine_seconds, "inference_seconds": round(seconds, 3),
+             "prompts_per_second": round(engine_calls / seconds, 2) if seconds > 0 else 0.0,
+             "engines_json": json.dumps(figures), "engine_idle_share": idle},
+            sum(int(r["answered"]) for r in engines))

@@ -40,15 +40,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def _predict(config: Any, spark: Any, records: list[LabelledRecord]) -> tuple[list[str | None], list[bool]]:
     import pandas as pd
 
-    from giellm_batch import schemas
-    from giellm_batch.run.driver import extraction_plan, extraction_step
+    from giellm_batch.steps.chain import extract_frame
+    from giellm_batch.steps.plan import extraction_plan
 
     frame = pd.DataFrame({"article_id": [str(r.line) for r in records], "sentence_idx": 0,
                           "text": [r.text for r in records], "char_start": 0, "task": [r.task for r in records]})
     plan = extraction_plan(dataclasses.replace(config, tasks=tuple(sorted({r.task for r in records}))))
-    parts = max(1, spark.sparkContext.defaultParallelism)
-    rows = (spark.createDataFrame(frame).repartition(parts)
-            .mapInPandas(extraction_step(plan), schema=schemas.EXTRACTION_STAGE).collect())
+    rows = extract_frame(plan, spark, frame).to_dict("records")
     by_line = {int(row["article_id"]): row for row in rows}
     return ([by_line[r.line]["raw_output"] for r in records],
             [by_line[r.line]["finish_reason"] == "length" for r in records])

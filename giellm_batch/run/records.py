@@ -21,27 +21,6 @@ def _with_stamp(df: Any, stamp: dict[str, str]) -> Any:
     return df
 
 
-def published_date() -> Any:
-    """The article's own calendar day from `published_at` (ISO 8601); null when unparseable."""
-    from pyspark.sql import functions as F
-
-    return F.try_to_date(F.substring("published_at", 1, 10), "yyyy-MM-dd")
-
-
-def with_duplicate_ids_rejected(raw: Any) -> Any:
-    """Reject every accepted record after the first with the same article_id (by record_key);
-    `duplicate_id` marks them (which copy wins depends on the other records: manifest.py)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    accepted_first = Window.partitionBy("article_id").orderBy(F.col("reject_reason").isNotNull(), "record_key")
-    rank = F.row_number().over(accepted_first)
-    duplicate = F.col("reject_reason").isNull() & F.col("article_id").isNotNull() & (rank > 1)
-    reason = F.when(F.col("duplicate_id"), F.concat(F.lit("duplicate article_id '"), F.col("article_id"),
-                                        F.lit("' in this input"))).otherwise(F.col("reject_reason"))
-    return raw.withColumn("duplicate_id", duplicate).withColumn("reject_reason", reason)
-
-
 def quarantine_rows(rejected: Any, unprocessed: Any | None, stamp: dict[str, str]) -> Any:
     """Rows for the quarantine table: read/validation rejects, and articles that could not be
     processed (`unprocessed` carries a `reason`: nothing left after splitting, too long for the
@@ -80,16 +59,6 @@ def poisoned_articles(extractions: Any) -> list[tuple[str, str]]:
     rows = (extractions.filter(F.col("error").rlike(POISON_REASON)).groupBy("article_id")
             .agg(F.min("error").alias("reason")).collect())
     return [(r["article_id"], r["reason"]) for r in rows]
-
-
-def failed_prompt_answers(requests: Any) -> Any:
-    """Answers (shaped like dedup.answers) for requests whose prompt could not be built: the
-    parse step turns each into an `error` extraction row, so the article still completes."""
-    from pyspark.sql import functions as F
-
-    return requests.filter(F.col("error").isNotNull()).select(
-        "prompt_key", F.lit(None).cast("string").alias("raw_output"), F.lit(None).cast("string").alias("finish_reason"),
-        F.lit(0).cast("int").alias("n_output_tokens"), "error")
 
 
 def article_rows(done: Any, sentences: Any, stamp: dict[str, str]) -> Any:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from giellm_batch.isolation.process import POISON_KINDS
-from giellm_batch.run import records
 from giellm_batch.warehouse import tables
 
 
@@ -23,7 +22,7 @@ class EarlierIsolations:
     """Records this pipeline's earlier runs isolated (they crashed, hung or exhausted a worker's
     memory: isolation.py), from one read of `quarantine`; few, so held on the driver."""
 
-    # (record key, "bytes:<digest>") -> reason: isolated while decoding (reading.file_decoder)
+    # (record key, "bytes:<digest>") -> reason: isolated while decoding (input.read_step.DecodeFilesStep)
     decoded: dict[tuple[str, str], str] = field(default_factory=dict)
     # (article_id, content_hash): isolated in a later step (segment, prompt, generate, parse)
     articles: frozenset[tuple[str, str]] = frozenset()
@@ -36,7 +35,7 @@ def earlier_isolations(spark: Any, warehouse: str, pipeline_hash: str) -> Earlie
             .filter((F.col("pipeline_hash") == pipeline_hash) & F.col("stage").isin(*POISON_KINDS)
                     & F.col("content_hash").isNotNull())
             .select("record_key", "article_id", "content_hash", "reason").collect())
-    at_read = [r["content_hash"].startswith("bytes:") for r in rows]  # reading._raw_digest
+    at_read = [r["content_hash"].startswith("bytes:") for r in rows]  # input.read_step._raw_digest
     decoded = {(r["record_key"], r["content_hash"]): r["reason"] for r, read in zip(rows, at_read, strict=True) if read}
     articles = frozenset((r["article_id"], r["content_hash"]) for r, read in zip(rows, at_read, strict=True)
                          if not read and r["article_id"] is not None)
@@ -45,12 +44,12 @@ def earlier_isolations(spark: Any, warehouse: str, pipeline_hash: str) -> Earlie
 
 def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reprocess: bool,
                isolated: frozenset[tuple[str, str]] = frozenset()) -> Any:
-    """Every input record read (`raw`: reading.read_articles rows, of every file or of those
+    """Every input record read (`raw`: input.reading.read_articles rows, of every file or of those
     manifest.read_input chose) with its `state` and `duplicate_id` (one row per record; the caller
     stages it once, so the selection does not change when the articles table is written later)."""
     from pyspark.sql import functions as F
 
-    inputs = records.with_duplicate_ids_rejected(raw).withColumn("published_date", records.published_date())
+    inputs = with_duplicate_ids_rejected(raw).withColumn("published_date", published_date())
     if reprocess:
         finished = seen = F.lit(False)
     else:
@@ -141,3 +140,24 @@ def window(articles: Any, since: str | None, until: str | None, limit: int | Non
     if limit is not None:
         articles = articles.orderBy(F.col("published_at").asc_nulls_last(), "article_id").limit(limit)
     return articles
+
+
+def published_date() -> Any:
+    """The article's own calendar day from `published_at` (ISO 8601); null when unparseable."""
+    from pyspark.sql import functions as F
+
+    return F.try_to_date(F.substring("published_at", 1, 10), "yyyy-MM-dd")
+
+
+def with_duplicate_ids_rejected(raw: Any) -> Any:
+    """Reject every accepted record after the first with the same article_id (by record_key);
+    `duplicate_id` marks them (which copy wins depends on the other records: manifest.py)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    accepted_first = Window.partitionBy("article_id").orderBy(F.col("reject_reason").isNotNull(), "record_key")
+    rank = F.row_number().over(accepted_first)
+    duplicate = F.col("reject_reason").isNull() & F.col("article_id").isNotNull() & (rank > 1)
+    reason = F.when(F.col("duplicate_id"), F.concat(F.lit("duplicate article_id '"), F.col("article_id"),
+                                        F.lit("' in this input"))).otherwise(F.col("reject_reason"))
+    return raw.withColumn("duplicate_id", duplicate).withColumn("reject_reason", reason)

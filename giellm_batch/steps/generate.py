@@ -1,101 +1,35 @@
-"""The inference steps: sentences -> prompt requests -> engine generations (-> parsing, extraction.py).
+"""The generation step: distinct prompts -> engine answers, on the worker's warm engine.
 
-`ExtractionPlan` is built on the driver (plain, picklable data). The step functions it feeds run
-in `mapInPandas` on executors:
-
-- `prompt_step`: one request per sentence x task, with the key that identifies its engine call
-  (`prompt_key`: equal prompts share one call when deduplication is on) and `sentence_key`
-  (sorting by it keeps a sentence's prompts adjacent, so the engine's prefix cache shares the
-  sentence, which leads every GIELLM prompt).
-- `generation_step`: distinct prompts in, engine outputs out. The worker's cached engine is
-  fetched once per task, pinned to the task's GPU, and fed continuously across Arrow batches
-  (requests are added while earlier ones generate); one failing prompt costs one `error` row.
-- `extraction_step`: the three steps composed in memory, for callers without Spark stages
-  (evaluation, benchmarks, tests).
+The worker's cached engine is fetched once per Spark task, pinned to the task's GPU, and fed
+continuously across Arrow batches (requests are added while earlier ones generate); one failing
+prompt costs one `error` row. Decoding is constrained as `ExtractionPlan.decoding` says.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
-import numbers
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from giellm_batch import schemas
 from giellm_batch.engine.vllm_engine import ContinuousFeed, Generation, get_engine, private_tokenizer, sampling_params
 from giellm_batch.giellm.grammar import task_grammar
-from giellm_batch.giellm.prompts import build_prompt
 from giellm_batch.giellm.regex_constraint import task_regex
 from giellm_batch.isolation.failures import FATAL, failure
 from giellm_batch.isolation.faults import check_in_task, poison_check
 from giellm_batch.isolation.process import Poisoned, map_isolated
-from giellm_batch.steps.plan import ExtractionPlan, PandasStep, require_columns
+from giellm_batch.steps.base import BatchStep, require_columns
+from giellm_batch.steps.plan import ExtractionPlan
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
 
 log = logging.getLogger("giellm_batch.steps.generate")
-SENTENCE_COLUMNS = ("article_id", "sentence_idx", "text")
 GENERATION_INPUT_COLUMNS = ("prompt_key", "task", "prompt")
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:32]
-
-
-def prompt_step(plan: ExtractionPlan) -> PandasStep:
-    """mapInPandas function: SENTENCE rows -> PROMPT_REQUEST rows (every task, or the row's `task`)."""
-
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            require_columns(batch, SENTENCE_COLUMNS, "prompt step")
-            # An optional `task` column picks one task per row (evaluation); otherwise every task runs.
-            row_tasks = batch["task"] if "task" in batch.columns else [None] * len(batch)
-            sentences = list(zip(batch["article_id"], batch["sentence_idx"], batch["text"], row_tasks, strict=True))
-            rows = []
-            # Each batch's prompts are built in an isolated child process (isolation.py).
-            for sentence, out in zip(sentences, map_isolated(sentences, lambda s: prompt_requests(plan, *s),
-                                                             plan.isolation), strict=True):
-                if isinstance(out, Poisoned):
-                    article_id, idx, _text, only = sentence
-                    out = [_failed_request(plan, article_id, idx, str(only), out.reason("prompt"))]
-                rows.extend(out)
-            yield pd.DataFrame(rows, columns=schemas.PROMPT_REQUEST.fieldNames())
-
-    return run
-
-
-def prompt_requests(plan: ExtractionPlan, article_id: Any, idx: Any, text: Any,
-                    only: Any = None) -> list[tuple[Any, ...]]:
-    """PROMPT_REQUEST rows of one sentence. Never raises for the sentence's sake: a prompt that
-    cannot be built becomes a request with `error` ("prompt: TypeError: ...") and a key of its own,
-    which the pipeline answers with an `error` extraction row instead of an engine call."""
-    try:
-        poison_check("prompt", text)
-        tasks = [plan.task(only)] if only else list(plan.tasks)
-        sentence_key = _digest(text)  # once per sentence: all its tasks share it
-    except FATAL:
-        raise
-    except Exception as exc:
-        return [_failed_request(plan, article_id, idx, str(only), failure("prompt", exc))]
-    rows = []
-    for task in tasks:
-        try:
-            prompt = build_prompt(task, plan.profiles[task.profile], text)
-            key = (_digest(plan.identity, task.name, prompt) if plan.dedup
-                   else _digest(plan.identity, task.name, article_id, idx))
-            rows.append((article_id, int(idx), task.name, key, sentence_key, prompt, None))
-        except FATAL:
-            raise
-        except Exception as exc:
-            rows.append(_failed_request(plan, article_id, idx, task.name, failure("prompt", exc)))
-    return rows
-
-
-def _failed_request(plan: ExtractionPlan, article_id: Any, idx: Any, task: str, error: str) -> tuple[Any, ...]:
-    """A request row that carries its error; its key is its own, so deduplication never merges it."""
-    number = int(idx) if isinstance(idx, numbers.Integral) else None
-    return (article_id, number, task, _digest(plan.identity, "error", task, article_id, idx), None, None, error)
 
 
 def request_sampling_params(plan: ExtractionPlan) -> Callable[[str, str], Any]:
@@ -137,18 +71,28 @@ def constrained_params(plan: ExtractionPlan) -> Callable[[str, str | None], Any]
     return params
 
 
-def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
-    """mapInPandas function: distinct prompts (prompt_key, task, prompt) -> GENERATION rows.
+class GenerateStep(BatchStep):
+    """Distinct prompts (prompt_key, task, prompt) -> GENERATION rows.
 
-    The engine is fed continuously (engine.ContinuousFeed) and never waits for Python: a producer
-    thread reads the Arrow batches and prepares slices of `batch_size` requests (tokens, decoding
-    constraints) while the engine steps; a prepared slice is added whenever no more than
-    `max_num_seqs` requests are in flight, so the scheduler always has work waiting; answers are
-    emitted as they finish. `progress` is an optional Spark accumulator that counts prompts
-    answered (driver progress log).
-    """
+    The engine never waits for Python: a producer thread reads the Arrow batches and prepares
+    slices of `batch_size` requests (tokens, decoding constraints) while the engine steps; a
+    prepared slice is added whenever no more than `max_num_seqs` requests are in flight, so the
+    scheduler always has work waiting; answers are emitted as they finish. `progress` is an
+    optional Spark accumulator counting answered prompts (the driver's progress log)."""
 
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    name = "generate"
+    needs = GENERATION_INPUT_COLUMNS
+
+    def __init__(self, plan: ExtractionPlan, progress: Any = None) -> None:
+        self.plan = plan
+        self.progress = progress
+
+    @property
+    def yields(self) -> StructType:
+        return schemas.GENERATION
+
+    def batches(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        plan, progress = self.plan, self.progress
         check_in_task(plan.fault)
         first = next((batch for batch in batches if len(batch)), None)
         if first is None:  # an empty partition: no engine to build (in a new worker that is seconds)
@@ -181,8 +125,6 @@ def generation_step(plan: ExtractionPlan, progress: Any = None) -> PandasStep:
             worker.close()
         worker.log_totals()
 
-    return run
-
 
 class _SliceProducer:
     """A daemon thread that reads the task's Arrow batches and prepares slices of requests into a
@@ -192,8 +134,7 @@ class _SliceProducer:
     _END = object()
     # Class attributes, not module globals: a closure shipped to an executor carries copies of the
     # module globals it names (cloudpickle pickles them by value), so a module-level sentinel
-    # compared by identity there never matches the one this class returns (measured: a task failed
-    # with "'object' object is not iterable" when the engine outran the producer).
+    # compared by identity there would never match the one this class returns.
     NOT_YET = object()  # next(): nothing prepared yet
 
     def __init__(self, batches: Iterator[pd.DataFrame], prepare: Callable[[pd.DataFrame], list[Any]],
@@ -211,7 +152,7 @@ class _SliceProducer:
                  slice_size: int) -> None:
         try:
             for batch in batches:
-                require_columns(batch, GENERATION_INPUT_COLUMNS, "generation step")
+                require_columns(batch.columns, GENERATION_INPUT_COLUMNS, "generate")
                 for start in range(0, len(batch), slice_size):
                     if not self._put(prepare(batch.iloc[start:start + slice_size])):
                         return

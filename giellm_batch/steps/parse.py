@@ -9,7 +9,7 @@ else goes wrong on one row becomes that row's `error` (parse_status "error"), ne
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -18,27 +18,38 @@ from giellm_batch.giellm.parsing import parse_output
 from giellm_batch.isolation.failures import FATAL, failure, storable_text
 from giellm_batch.isolation.faults import poison_check
 from giellm_batch.isolation.process import Poisoned, map_isolated
-from giellm_batch.steps.plan import ExtractionPlan, PandasStep, require_columns
+from giellm_batch.steps.base import BatchStep
+from giellm_batch.steps.plan import ExtractionPlan
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
 from giellm_batch.text.offsets import ground_items, items_to_json
 
 PARSE_INPUT_COLUMNS = ("article_id", "sentence_idx", "task", "prompt", "text", "char_start", "raw_output",
                        "finish_reason", "n_output_tokens", "error")
 
 
-def parse_step(plan: ExtractionPlan) -> PandasStep:
-    """mapInPandas function: (request + generation + sentence) rows -> EXTRACTION_STAGE rows."""
+class ParseStep(BatchStep):
+    """Requests joined to their answers and sentences -> EXTRACTION_STAGE rows (typed, grounded)."""
 
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        parser = _Parser(plan)
+    name = "parse"
+    needs = PARSE_INPUT_COLUMNS
+
+    def __init__(self, plan: ExtractionPlan) -> None:
+        self.plan = plan
+
+    @property
+    def yields(self) -> StructType:
+        return schemas.EXTRACTION_STAGE
+
+    def batches(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        parser = _Parser(self.plan)
         for batch in batches:
-            require_columns(batch, PARSE_INPUT_COLUMNS, "parse step")
             records = list(batch[list(PARSE_INPUT_COLUMNS)].itertuples(index=False))
-            # Each batch is parsed in an isolated child process (isolation.py).
+            # Each batch is parsed in an isolated child process (isolation.process).
             rows = [_poisoned_row(r, out) if isinstance(out, Poisoned) else out
-                    for r, out in zip(records, map_isolated(records, parser.row, plan.isolation), strict=True)]
-            yield pd.DataFrame(rows, columns=schemas.EXTRACTION_STAGE.fieldNames())
-
-    return run
+                    for r, out in zip(records, map_isolated(records, parser.row, self.plan.isolation), strict=True)]
+            yield pd.DataFrame(rows, columns=self.yields.fieldNames())
 
 
 class _Parser:

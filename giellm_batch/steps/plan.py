@@ -1,23 +1,15 @@
-"""The vocabulary every extraction step shares: the plan built on the driver, the step type,
-and the check a step makes on the columns it is given.
-
-Its own module so that the prompt, generation and parse steps (inference.py, extraction.py) can
-all use it without importing each other.
-"""
+"""The extraction plan: what the prompt, generation and parse steps need to know, built once on
+the driver from the job's config and shipped to executors (plain, picklable data)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import pandas as pd
-
+from giellm_batch.config.job_config import JobConfig
 from giellm_batch.engine.vllm_engine import EngineSpec
 from giellm_batch.giellm.prompts import build_prompt
 from giellm_batch.giellm.tasks import PromptProfile, TaskSpec
 from giellm_batch.isolation.process import IsolationLimits
-
-PandasStep = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
 
 
 @dataclass(frozen=True)
@@ -30,6 +22,7 @@ class ExtractionPlan:
     max_items: int  # 0 = no bound
     max_span_chars: int  # 0 = no bound
     batch_size: int
+    prompts_per_partition: int = 4000  # engine calls per generation-stage partition (ExecutionSettings)
     identity: str = ""  # what makes two equal prompts give equal outputs (model, decoding, dtype...)
     dedup: bool = True
     gpus_per_engine: int = 0
@@ -53,7 +46,23 @@ class ExtractionPlan:
         return tuple(build_prompt(t, self.profiles[t.profile], "") for t in self.tasks)
 
 
-def require_columns(batch: pd.DataFrame, needed: tuple[str, ...], step: str) -> None:
-    missing = [c for c in needed if c not in batch.columns]
-    if missing:
-        raise KeyError(f"{step} needs columns {missing}; got {list(batch.columns)}")
+def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
+    """The plan of a job with this config (`fault`: an injected fault point, tests only)."""
+    eng, ex = config.engine, config.execution
+    spec = EngineSpec(
+        model=config.model.path, max_model_len=eng.max_model_len, dtype=eng.dtype,
+        kv_cache_memory_bytes=eng.kv_cache_memory_bytes, gpu_memory_utilization=eng.gpu_memory_utilization,
+        tensor_parallel_size=eng.tensor_parallel_size, max_num_seqs=eng.max_num_seqs,
+        enable_prefix_caching=eng.enable_prefix_caching, enforce_eager=eng.enforce_eager, seed=eng.seed,
+        quantization=eng.quantization, adapter=config.model.adapter, max_lora_rank=config.model.max_lora_rank,
+    )
+    return ExtractionPlan(
+        engine=spec, tasks=tuple(config.selected_tasks()), profiles=dict(config.task_registry.profiles),
+        max_new_tokens=eng.max_new_tokens, decoding=eng.decoding, max_items=eng.max_items,
+        max_span_chars=eng.max_span_chars, batch_size=eng.batch_size, fault=fault,
+        # Everything besides the prompt that decides the engine's answer: the dedup cache key.
+        identity=f"{config.pipeline_hash()}|{eng.dtype}|{eng.quantization}|{eng.seed}",
+        dedup=ex.dedup, prompts_per_partition=ex.prompts_per_partition, gpus_per_engine=ex.gpus_per_engine,
+        gpu_resource_name=ex.gpu_resource_name,
+        isolation=ex.isolation(),
+    )

@@ -16,22 +16,15 @@ Rules, in order of precedence:
   morpheme boundary nearest its middle (a 、 if one is near) until every prompt fits; a single
   morpheme that still does not fit makes the article a quarantine case. Nothing is truncated.
 
-Any other exception while segmenting one article also makes that article a quarantine case
-(stage segmentation, reason "segmentation: <type>: <message>"), never a failed run; an article
-whose segmentation crashes, hangs or exhausts memory is isolated in a child process
-(isolation.py) and quarantined with stage crash / timeout / memory.
+The segmentation step (steps/segment.py) turns any other exception while segmenting one article
+into a quarantine case (reason "segmentation: <type>: <message>"), never a failed run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from giellm_batch.isolation.failures import FATAL, failure
-from giellm_batch.isolation.faults import poison_check
-from giellm_batch.isolation.process import IsolationLimits, Poisoned, map_isolated
 
 _TERMINATORS = set("。！？!?")
 _OPENERS = {"「": "」", "『": "』", "（": "）", "(": ")", "“": "”", "【": "】", "《": "》"}
@@ -237,7 +230,6 @@ class PromptBudget:
 # Per-worker caches. Only module-level functions touch them: Spark pickles the step's closure by
 # value, globals it names included, and a fugashi Tagger cannot be pickled.
 _SEGMENTERS: dict[tuple[int, int, int], Segmenter] = {}
-_COUNTERS: dict[PromptBudget, Callable[[str], int]] = {}
 
 
 def worker_segmenter(max_sentence_chars: int = 300, min_sentence_chars: int = 2,
@@ -246,75 +238,3 @@ def worker_segmenter(max_sentence_chars: int = 300, min_sentence_chars: int = 2,
     (measured: each new one keeps ~6 MB for good), so building one per partition or call leaks."""
     key = (max_sentence_chars, min_sentence_chars, mecab_max_chars)
     return _SEGMENTERS.get(key) or _SEGMENTERS.setdefault(key, Segmenter(*key))
-
-
-def _worker_overflow(budget: PromptBudget) -> Callable[[str], int]:
-    return _COUNTERS.get(budget) or _COUNTERS.setdefault(budget, budget.counter())
-
-
-SEGMENTED_COLUMNS = ("article_id", "sentence_idx", "text", "char_start", "char_end", "n_morphemes", "reject_reason")
-
-
-def segment_article(segmenter: Segmenter, overflow: Callable[[str], int] | None, article_id: Any,
-                    body: Any, max_article_chars: int = 0) -> list[tuple[Any, ...]]:
-    """SEGMENTED rows of one article: its sentences, or one row (sentence_idx -1) with the reason it
-    has none that fit the model. Never raises for the article's sake: an unexpected exception
-    becomes the reject reason ("segmentation: ValueError: ..."), so the article is quarantined
-    whole (never half-segmented) and the run goes on."""
-    try:
-        poison_check("segment", body)
-        if max_article_chars and isinstance(body, str) and len(body) > max_article_chars:
-            return [_reject_row(article_id, f"body has {len(body):,} characters; the limit is {max_article_chars:,} "
-                                            "(segmentation.max_article_chars)")]
-        return [(article_id, s.index, s.text, s.char_start, s.char_end, s.n_morphemes, None)
-                for s in segmenter.split(body, overflow)]
-    except FATAL:
-        raise
-    except TooLongForModel as exc:
-        reason = str(exc)
-    except Exception as exc:
-        reason = failure("segmentation", exc)
-    return [_reject_row(article_id, reason)]
-
-
-def _reject_row(article_id: Any, reason: str) -> tuple[Any, ...]:
-    return (article_id, -1, None, None, None, None, reason)
-
-
-def segmentation_step(max_sentence_chars: int, min_sentence_chars: int, budget: PromptBudget | None = None,
-                      max_article_chars: int = 0, limits: IsolationLimits | None = None,
-                      mecab_max_chars: int = MECAB_MAX_CHARS) -> Any:
-    """mapInPandas function: article rows (article_id, body) -> schemas.SEGMENTED rows (`segment_article`),
-    each batch's articles segmented in an isolated child process (isolation.py)."""
-    limits = limits or IsolationLimits()
-
-    def run(batches: Any) -> Any:
-        import pandas as pd
-
-        segmenter = worker_segmenter(max_sentence_chars, min_sentence_chars, mecab_max_chars)
-        overflow = _worker_overflow(budget) if budget is not None else None
-
-        def one(article: tuple[Any, Any]) -> list[tuple[Any, ...]]:
-            return segment_article(segmenter, overflow, article[0], article[1], max_article_chars)
-
-        for batch in batches:
-            articles = list(zip(batch["article_id"], batch["body"], strict=True))
-            rows: list[tuple[Any, ...]] = []
-            for article, out in zip(articles, map_isolated(articles, one, limits), strict=True):
-                rows.extend([_reject_row(article[0], out.reason("segmentation"))] if isinstance(out, Poisoned)
-                            else out)
-            yield pd.DataFrame(rows, columns=list(SEGMENTED_COLUMNS))
-
-    return run
-
-
-def livedoor_sentences(folder: str | Path) -> list[str]:
-    """Every sentence of every Livedoor article under `folder` (benchmarks build corpora from these)."""
-    from giellm_batch.input.reading import decode_livedoor_file
-
-    segmenter = Segmenter()
-    out: list[str] = []
-    for path in sorted(Path(folder).rglob("*.txt")):
-        if path.name != "LICENSE.txt":
-            out.extend(s.text for s in segmenter.split(decode_livedoor_file(str(path), path.read_bytes())["body"]))
-    return out

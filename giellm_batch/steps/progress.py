@@ -13,7 +13,7 @@ import time
 from types import TracebackType
 from typing import Any
 
-log = logging.getLogger("giellm_batch.run.progress")
+log = logging.getLogger("giellm_batch.steps.progress")
 
 
 class InferenceProgress:
