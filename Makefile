@@ -20,10 +20,7 @@ TORCH_SOURCE := $(if $(PIP_FIND_LINKS),,--extra-index-url $(TORCH_INDEX))
 
 .PHONY: setup trained-model run test test-fast lint clean browser
 
-# The driver JVM's class archive (jvm_archive.py): once per machine, JDK, Spark, Delta and venv (~1 min);
-# later runs find it in the cache and return at once.
 setup: $(STAMP) $(MODEL_DIR)/giellm_tiny_model.json
-	$(BIN)/giellm-batch jvm-archive
 
 $(STAMP): pyproject.toml requirements/constraints-$(EXTRA).txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,13 +51,10 @@ $(TRAINED_DIR)/giellm_training.json: $(TRAIN_DATA)/pairs/train.jsonl conf/finetu
 
 trained-model: $(TRAINED_DIR)/giellm_training.json
 
-# spark-submit finds Spark and the driver's Python through `python3` on PATH: the venv's. The local
-# file system's jar (giellm_batch/spark/local_fs.py) goes with it when this machine has a JDK to build it.
-LOCAL_FS_JAR = $(shell $(BIN)/giellm-batch local-fs-jar 2>/dev/null)
+# The project's one spark-submit command (giellm_batch/spark/submit.py: Delta --packages, the driver's
+# JVM options, the venv's python3 first on PATH); `giellm-batch submit-args -- ...` prints it.
 run: setup trained-model
-	PATH="$(CURDIR)/$(BIN):$$PATH" spark-submit --master "local[*]" --packages "$$($(BIN)/giellm-batch delta-package)" \
-		--driver-java-options "$$($(BIN)/giellm-batch driver-java-options)" $(if $(LOCAL_FS_JAR),--jars "$(LOCAL_FS_JAR)") \
-		jobs/extract.py --config $(CONFIG)
+	$(BIN)/giellm-batch spark-submit --master "local[*]" -- jobs/extract.py --config $(CONFIG)
 
 lint: setup
 	$(BIN)/ruff check .

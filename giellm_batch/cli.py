@@ -145,35 +145,26 @@ def cmd_delta_package(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_driver_java_options(_: argparse.Namespace) -> int:
-    from giellm_batch.spark.session import driver_java_options
+def cmd_spark_submit(args: argparse.Namespace) -> int:
+    """`spark-submit`: exec the project's spark-submit command; `submit-args`: print it, shell-quoted."""
+    import shlex
 
-    print(driver_java_options())
-    return 0
+    from giellm_batch.spark import submit
 
-
-def cmd_jvm_archive(args: argparse.Namespace) -> int:
-    from giellm_batch.spark import jvm_archive_build
-
-    try:
-        path = jvm_archive_build.ensure(force=args.force)
-    except Exception as exc:  # an optimisation: runs work without it, so set-up goes on
-        print(f"no JVM class archive ({exc}); runs start without it (a few seconds slower)", file=sys.stderr)
+    job = args.job_argv
+    script, job_args = (job[0], job[1:]) if job and not job[0].startswith("-") else (submit.default_job(), job)
+    conf: dict[str, str] = {}
+    for entry in args.conf:
+        key, equals, value = entry.partition("=")
+        if not equals:
+            raise SystemExit(f"error: --conf {entry}: expected KEY=VALUE")
+        conf[key] = value
+    command = submit.spark_submit_command(script, job_args, master=args.master, conf=conf, options=args.options)
+    if args.command == "submit-args":
+        print(shlex.join(command))
         return 0
-    print(path)
-    return 0
-
-
-def cmd_local_fs_jar(_: argparse.Namespace) -> int:
-    from giellm_batch.spark.local_fs import available_jar
-
-    jar = available_jar()
-    if jar is None:
-        print("the local file system jar cannot be built here (no JDK: javac and jar); spark-submit runs "
-              "without it use Hadoop's own local file system", file=sys.stderr)
-        return 1
-    print(jar)
-    return 0
+    submit.exec_spark_submit(command)
+    return 1  # not reached: exec replaced this process
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,16 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
     delta = sub.add_parser("delta-package", help="print the Delta Maven coordinate for spark-submit --packages")
     delta.set_defaults(func=cmd_delta_package)
 
-    java = sub.add_parser("driver-java-options", help="print the driver JVM options for spark-submit "
-                                                      "--driver-java-options (a quicker start for batch runs)")
-    java.set_defaults(func=cmd_driver_java_options)
-    archive = sub.add_parser("jvm-archive", help="build (once per JDK/Spark/Delta/venv, ~1 min) the class-data-sharing "
-                                                 "archive that driver-java-options names: cold runs start ~5 s sooner")
-    archive.add_argument("--force", action="store_true", help="rebuild even if a complete archive exists")
-    archive.set_defaults(func=cmd_jvm_archive)
-    jar = sub.add_parser("local-fs-jar", help="build if needed and print the jar for spark-submit --jars: a local "
-                                              "file system that starts no chmod/readlink process per file")
-    jar.set_defaults(func=cmd_local_fs_jar)
+    for name, what in (("spark-submit", "run a job script under spark-submit with the project's options"),
+                       ("submit-args", "print the spark-submit command `giellm-batch spark-submit` runs")):
+        submit = sub.add_parser(name, help=f"{what} (Delta --packages, driver JVM options)",
+                                usage=f"giellm-batch {name} [--master M] [--conf K=V] [SPARK-SUBMIT OPTIONS] -- "
+                                      "[JOB.py] [JOB ARGS]",
+                                description="Options before `--` go to spark-submit after the project's own (so "
+                                            "a repeated one wins); after it: the job script (default "
+                                            "jobs/extract.py) and its arguments.")
+        submit.add_argument("--master", help="spark-submit --master (default: spark-submit's: spark-defaults.conf, "
+                                             "else local[*])")
+        submit.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+        submit.set_defaults(func=cmd_spark_submit, options=[], job_argv=[])
 
     doctor = sub.add_parser("doctor", help="check this machine can run the job (Java, Delta jars, vLLM, model, "
                                            "GPUs, warehouse); one line per check with a fix for each failure")
@@ -268,8 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SUBMIT_COMMANDS = ("spark-submit", "submit-args")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv[:1] and argv[0] in SUBMIT_COMMANDS:
+        # spark-submit's own options pass through; everything after `--` is the job's
+        cut = argv.index("--") if "--" in argv else len(argv)
+        args, options = parser.parse_known_args(argv[:cut])
+        if options and cut == len(argv):
+            parser.error(f"unrecognized arguments: {' '.join(options)} (spark-submit options go before `--`, "
+                         "the job script and its arguments after it)")
+        args.options, args.job_argv = options, argv[cut + 1:]
+    else:
+        args = parser.parse_args(argv)
     return int(args.func(args))
 
 

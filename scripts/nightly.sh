@@ -18,14 +18,11 @@ bin=".venv/bin"
 export PATH="$PWD/$bin:$PATH"
 
 echo "$(date -u +%FT%TZ) giellm-batch nightly: config=$config log=$log"
-# The driver's JVM options (a quicker start, spark_session.DRIVER_JAVA_OPTIONS) go first: an option
-# in SPARK_SUBMIT_ARGS given again after them wins.
-# The local file system's jar (giellm_batch/spark/local_fs.py: no chmod process per file) when a JDK built it.
-jar=$("$bin/giellm-batch" local-fs-jar 2>/dev/null || true)
+# The project's one spark-submit command (giellm_batch/spark/submit.py: Delta --packages, the driver's
+# JVM options). SPARK_SUBMIT_ARGS come after the project's options: one given again there wins.
 # shellcheck disable=SC2086
-if spark-submit --driver-java-options "$("$bin/giellm-batch" driver-java-options)" ${jar:+--jars "$jar"} ${SPARK_SUBMIT_ARGS:-} \
-    --packages "$("$bin/giellm-batch" delta-package)" \
-    jobs/extract.py --config "$config" ${GIELLM_FAIL_ON_DRIFT:+--fail-on-drift} >"$log" 2>&1; then
+if "$bin/giellm-batch" spark-submit ${SPARK_SUBMIT_ARGS:-} \
+    -- jobs/extract.py --config "$config" ${GIELLM_FAIL_ON_DRIFT:+--fail-on-drift} >"$log" 2>&1; then
   summary=$(grep -E '^\{"run_id"' "$log" | tail -n 1)
   echo "$(date -u +%FT%TZ) succeeded: $summary"
 else

@@ -39,25 +39,7 @@ def tiny_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def jvm_archive() -> Path | None:
-    """This machine's class archive for driver JVMs (`make setup` builds it; built here if it has not),
-    so the tests' JVM and the spark-submit runs start as users' runs do. None where this JDK cannot
-    write one (e.g. it ships no base CDS archive): runs work without it, as `make setup` says."""
-    import warnings
-
-    from giellm_batch.spark import jvm_archive, jvm_archive_build
-
-    try:
-        path = jvm_archive_build.ensure()
-    except Exception as exc:
-        warnings.warn(f"no JVM class archive on this machine: {exc}", stacklevel=1)
-        return None
-    assert jvm_archive.java_options(), path
-    return path
-
-
-@pytest.fixture(scope="session")
-def spark(tiny_model: Path, jvm_archive: Path | None) -> Iterator[Any]:
+def spark(tiny_model: Path) -> Iterator[Any]:
     from giellm_batch.spark.session import build_spark
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")

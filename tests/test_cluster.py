@@ -98,19 +98,17 @@ def standalone_cluster(tmp_path_factory) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_cluster_run_pins_one_engine_per_gpu_and_equals_a_local_run(spark, standalone_cluster, clean_run, tmp_path):
-    from giellm_batch.spark.session import delta_maven_coordinate, driver_java_options
+    from giellm_batch.spark.submit import spark_submit_command
 
     source, local_contents, _ = clean_run  # the same input and tasks, run in-process on local[2,2]
     cluster_wh = tmp_path / "cluster-wh"
-    submit = [
-        str(PYSPARK_BIN / "spark-submit"), "--master", standalone_cluster, "--packages", delta_maven_coordinate(),
-        "--driver-java-options", driver_java_options(),
-        "--conf", "spark.executor.cores=1", "--conf", "spark.executor.memory=1g",
-        "--conf", "spark.executor.resource.gpu.amount=1",
-        str(REPO / "jobs" / "extract.py"),
+    submit = spark_submit_command(
+        REPO / "jobs" / "extract.py",
         # small partitions: each engine answers several Spark tasks, so reuse is visible
-        *argv(source, cluster_wh, "--set", "execution.gpus_per_engine=1", "--set", "execution.prompts_per_partition=6"),
-    ]
+        argv(source, cluster_wh, "--set", "execution.gpus_per_engine=1", "--set", "execution.prompts_per_partition=6"),
+        master=standalone_cluster,
+        conf={"spark.executor.cores": "1", "spark.executor.memory": "1g", "spark.executor.resource.gpu.amount": "1"},
+    )
     result = subprocess.run(submit, capture_output=True, text=True, timeout=480, cwd=tmp_path, env=_env())
     errors = [line for line in result.stderr.splitlines() if "Exception" in line or "Error" in line]
     assert result.returncode == 0, "\n".join(errors[:5]) + result.stderr[-2000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -65,14 +66,17 @@ def test_cli_prompt_parse_and_tasks():
     assert "tcree_ee" in tasks.stdout and "oiellm_ner" in tasks.stdout
 
 
-def test_driver_java_options_are_printed_for_spark_submit_and_this_jvm_accepts_them():
-    # The Makefile, scripts/nightly.sh and the README pass this to every spark-submit: an option this
-    # JDK refused would stop every run before it starts.
-    printed = subprocess.run([str(Path(sys.executable).parent / "giellm-batch"), "driver-java-options"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout.split()
-    assert "-XX:TieredStopAtLevel=1" in printed
-    java = subprocess.run(["java", *printed, "-XX:+PrintFlagsFinal", "-version"], capture_output=True, text=True,
-                          timeout=60)
+def test_the_driver_java_options_of_the_submit_command_are_accepted_by_this_jvm():
+    # `giellm-batch spark-submit` (the Makefile, scripts/nightly.sh, the README) passes them to every
+    # spark-submit: an option this JDK refused would stop every run before it starts.
+    from giellm_batch.spark.submit import java_executable
+
+    printed = shlex.split(subprocess.run([str(Path(sys.executable).parent / "giellm-batch"), "submit-args", "--"],
+                                         capture_output=True, text=True, timeout=60, check=True).stdout)
+    options = printed[printed.index("--driver-java-options") + 1].split()
+    assert "-XX:TieredStopAtLevel=1" in options
+    java = subprocess.run([java_executable() or "java", *options, "-XX:+PrintFlagsFinal", "-version"],
+                          capture_output=True, text=True, timeout=60)
     assert java.returncode == 0, java.stderr
     # C1 alone gives a 48 MB code cache by default, which a long run filled ("Out of space in CodeCache",
     # the JVM died); the options must give at least tiered HotSpot's 240 MB.

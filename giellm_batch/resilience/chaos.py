@@ -11,44 +11,29 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from giellm_batch.schemas import TABLES
-from giellm_batch.spark.session import driver_java_options
+from giellm_batch.spark.submit import spark_submit_command, submit_environment
 
 REPO = Path(__file__).resolve().parents[2]
 # Columns that name the run that wrote a row, or when: they differ between any two runs.
 VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_at"}
 
 
-def job_command(config: Path, source: Path, warehouse: Path, *extra: str,
-                java_options: str | None = "") -> list[str]:
-    """The README's spark-submit command for one input and warehouse (INFO logs mark the phases;
-    the local file system's jar, local_fs.py, when this machine can build it).
-    `java_options`: the driver's JVM options; "" (default) for the README's (`driver_java_options()`),
-    None for the JVM's own defaults (bench/cold_start.py compares them)."""
-    from giellm_batch.spark.local_fs import available_jar
-    from giellm_batch.spark.session import delta_maven_coordinate
-
-    bin_dir = Path(sys.executable).parent
-    jar = available_jar()
-    java_options = driver_java_options() if java_options == "" else java_options
-    return [str(bin_dir / "spark-submit"), "--master", "local[2]", "--packages", delta_maven_coordinate(),
-            *(["--driver-java-options", java_options] if java_options else []),
-            *(["--jars", str(jar)] if jar else []),
-            str(REPO / "jobs" / "extract.py"), "--config", str(config), "--input", str(source),
-            "--output", str(warehouse), "--log-level", "INFO", *extra]
+def job_command(config: Path, source: Path, warehouse: Path, *extra: str) -> list[str]:
+    """The project's spark-submit command (submit.py) for one input and warehouse, on local[2]
+    (INFO logs mark the phases)."""
+    return spark_submit_command(REPO / "jobs" / "extract.py",
+                                ["--config", str(config), "--input", str(source), "--output", str(warehouse),
+                                 "--log-level", "INFO", *extra], master="local[2]")
 
 
 def _env() -> dict[str, str]:
-    # spark-submit finds Spark and the driver's Python through `python3` on PATH: the venv's.
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "GIELLM_SPARK_LOG_LEVEL": "WARN", "VLLM_LOGGING_LEVEL": "ERROR"}
+    return {**submit_environment(), "GIELLM_SPARK_LOG_LEVEL": "WARN", "VLLM_LOGGING_LEVEL": "ERROR"}
 
 
 @dataclass

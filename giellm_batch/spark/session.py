@@ -2,23 +2,21 @@
 
 Under `python`/pytest the Delta jars are added with `spark.jars.packages` (resolved from Maven
 Central once, then from the local Ivy cache). Under `spark-submit` the JVM is already running
-when this code executes, so the jars must come from `--packages` (the Makefile and README pass
+when this code executes, so the jars must come from `--packages` (submit.py's command passes
 `delta_maven_coordinate()`); we check that they did and say how to fix it if not. The driver's JVM
 options (DRIVER_JAVA_OPTIONS) likewise: set here under python, `--driver-java-options` under spark-submit.
+Building a session runs no compiler and writes nothing into the installed package.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import logging
 import os
 import sys
 from typing import Any
 
 from giellm_batch.config.job_config import SparkSettings
-from giellm_batch.spark import local_fs
 
-log = logging.getLogger("giellm_batch.spark.session")
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # The driver JVM of a batch run lives for minutes, and Spark generates fresh code for every query, so
@@ -34,14 +32,6 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # 2,000 articles were 8-9 % shorter with it (docs/measurements.md, issue 13 ninth pass).
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 CODEGEN_CACHE_ENTRIES = 2000
-
-
-def driver_java_options() -> str:
-    """DRIVER_JAVA_OPTIONS plus this machine's class-data-sharing archive when it has one
-    (jvm_archive.py, built by `make setup`: a cold run ~5 s shorter)."""
-    from giellm_batch.spark import jvm_archive
-
-    return " ".join(o for o in (DRIVER_JAVA_OPTIONS, jvm_archive.java_options()) if o)
 
 
 def delta_maven_coordinate() -> str:
@@ -71,9 +61,9 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
     """Get or create the SparkSession for a job, with Delta enabled.
 
     `short_lived`: this process runs one job or command and exits (`giellm-batch run`), so a JVM it
-    starts gets `driver_java_options()`. Long-lived sessions (tests, benchmarks, notebooks) keep the
+    starts gets DRIVER_JAVA_OPTIONS. Long-lived sessions (tests, benchmarks, notebooks) keep the
     JIT's default, over many runs C2's faster code wins (measured: a test module 250-305 s with it,
-    370-410 s without), and get only the class archive."""
+    370-410 s without)."""
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
@@ -113,58 +103,12 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
         builder = builder.config("spark.jars.packages", delta_maven_coordinate())
         # Only a JVM started here takes them (a running session, e.g. under pytest, is reused as it is).
         starts_jvm = SparkContext._active_spark_context is None
-        if starts_jvm and "spark.driver.extraJavaOptions" not in settings.conf:
-            # Long-lived sessions keep HotSpot's JIT defaults but still map the class archive.
-            from giellm_batch.spark import jvm_archive
-
-            options = driver_java_options() if short_lived else jvm_archive.java_options()
-            if options:
-                builder = builder.config("spark.driver.extraJavaOptions", options)
-        for key, value in _local_fs_conf(settings, starts_jvm).items():
-            builder = builder.config(key, value)
-    elif SparkContext._active_spark_context is None:
-        for key, value in _submitted_local_fs_conf(settings).items():
-            builder = builder.config(key, value)
+        if starts_jvm and short_lived and "spark.driver.extraJavaOptions" not in settings.conf:
+            builder = builder.config("spark.driver.extraJavaOptions", DRIVER_JAVA_OPTIONS)
     spark = builder.getOrCreate()
-    impl = spark.sparkContext._jsc.hadoopConfiguration().get("fs.file.impl")
-    if impl == local_fs.HADOOP_CONF["spark.hadoop.fs.file.impl"]:
-        log.info("local files through %s (local_fs.py)", impl)
     spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
     _require_delta(spark)
     return spark
-
-
-def _local_fs_conf(settings: SparkSettings, starts_jvm: bool) -> dict[str, str]:
-    """Settings that put local_fs.py's classes in place of Hadoop's for a JVM started here.
-
-    Local masters only: the jar is on this machine, and there the executors share the driver's class
-    path. (Not `spark.jars`: spark-submit would read those jars through the very file system they
-    hold before they are on its class path.) A YAML `spark.conf` entry of the same key wins."""
-    from pyspark import SparkConf
-
-    local = settings.master.startswith("local") and not SparkConf().contains("spark.master")
-    jar = local_fs.available_jar() if starts_jvm and local else None
-    if jar is None:
-        return {}
-    path = os.pathsep.join(filter(None, (settings.conf.get("spark.driver.extraClassPath"), str(jar))))
-    return {"spark.driver.extraClassPath": path, **local_fs.hadoop_conf(settings.conf)}
-
-
-def _submitted_local_fs_conf(settings: SparkSettings) -> dict[str, str]:
-    """Under spark-submit with a local master and the jar in --jars ("$(giellm-batch local-fs-jar)"):
-    the settings that use its classes."""
-    from pyspark import SparkConf, SparkContext
-
-    SparkContext._ensure_initialized()
-    submitted = SparkConf()  # now the JVM's: spark-submit's --master and --jars
-    if not (submitted.get("spark.master", "").startswith("local")
-            and local_fs.lists_jar(submitted.get("spark.jars", None))):
-        return {}
-    # spark-submit read its own files through Hadoop's local file system, and Hadoop caches file
-    # system instances by scheme, not by settings: drop that one so the session's is ours.
-    jvm: Any = SparkContext._jvm
-    jvm.org.apache.hadoop.fs.FileSystem.getLocal(jvm.org.apache.hadoop.conf.Configuration()).close()
-    return local_fs.hadoop_conf(settings.conf)
 
 
 def _require_delta(spark: Any) -> None:
@@ -174,8 +118,8 @@ def _require_delta(spark: Any) -> None:
         DeltaTable.isDeltaTable(spark, "/nonexistent-giellm-batch-probe")
     except Exception as exc:
         raise RuntimeError(
-            "Delta Lake jars are not on the Spark classpath. Run spark-submit with "
-            f"`--packages {delta_maven_coordinate()}` (see README, Quickstart)."
+            "Delta Lake jars are not on the Spark classpath. Run the job with `giellm-batch spark-submit -- "
+            f"JOB ARGS`, or spark-submit with `--packages {delta_maven_coordinate()}` (see README, Quickstart)."
         ) from exc
 
 
@@ -206,9 +150,7 @@ def write_hadoop_file(spark: Any, path: str, data: bytes) -> None:
 
 
 def fetch_delta_jars() -> None:
-    """Resolve the Delta jars into the Ivy cache once and build the local file system's jar
-    (set-up steps), then stop."""
-    print(f"local file system jar: {local_fs.available_jar() or 'not built (no JDK): Hadoop default'}")
+    """Resolve the Delta jars into the Ivy cache once (a set-up step), then stop."""
     spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"))
     spark.range(1).count()
     spark.stop()

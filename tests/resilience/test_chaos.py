@@ -9,13 +9,12 @@ from __future__ import annotations
 import pytest
 
 from giellm_batch.resilience.chaos import differences, job_command, run, table_contents
-from giellm_batch.spark.session import driver_java_options
 from tests.conftest import CONFIG, MANIFEST_ALWAYS, table
 
 
 @pytest.mark.slow
 def test_kills_while_creating_tables_and_between_writes_then_a_plain_rerun_equals_a_clean_run(
-        spark, tmp_path, clean_run, jvm_archive):
+        spark, tmp_path, clean_run):
     source, _, clean_warehouse = clean_run
     warehouse = tmp_path / "wh"
     command = job_command(CONFIG, source, warehouse, "--tasks", "scnm_ner", *MANIFEST_ALWAYS)
@@ -25,24 +24,13 @@ def test_kills_while_creating_tables_and_between_writes_then_a_plain_rerun_equal
     # 2. the retry dies after the first result table was written (the warehouse lock is left behind)
     second = run(command, tmp_path / "kill2.log", kill_on="sentences: appended", timeout=300)
     assert second.killed_at.startswith("log line"), second.log[-3000:]
-    # 3. a plain rerun: no unlock, nothing deleted by hand (logging where its JVM took its classes from)
-    classes = tmp_path / "classes.log"
-    rerun = job_command(CONFIG, source, warehouse, "--tasks", "scnm_ner", *MANIFEST_ALWAYS,
-                        java_options=f"{driver_java_options()} -Xlog:class+load=info:file={classes}")
-    third = run(rerun, tmp_path / "rerun.log", timeout=300)
+    # 3. a plain rerun: no unlock, nothing deleted by hand
+    third = run(command, tmp_path / "rerun.log", timeout=300)
     assert third.returncode == 0, third.log[-3000:]
-    # spark-submit was given the local file system's jar (local_fs.py) and the job used it
-    assert "local files through giellm.hadoop.NoForkLocalFileSystem" in third.log, third.log[:3000]
-    # The driver's JIT kept room for its code (spark_session.DRIVER_JAVA_OPTIONS). This scenario needs
+    # The driver's JIT kept room for its code (session.DRIVER_JAVA_OPTIONS, passed by submit.py). This scenario needs
     # ~50 MB of C1 code, about what C1's default 48 MB cache holds: with that cache the rerun filled
     # it in one of two tries here (the compiler stops) and died of it on CI. test_job_cli checks the size.
     assert not [o for o in (first, second, third) if "CodeCache is full" in o.log]
-    # Spark's and Delta's classes were mapped from the machine's class archive (jvm_archive.py), not
-    # loaded from their jars: the cold start users' cron runs get (where the JDK can write one).
-    loaded = classes.read_text()
-    for name in ("org.apache.spark.sql.SparkSession", "org.apache.spark.sql.delta.DeltaLog"):
-        shared = f"{name} source: shared objects file (top)" in loaded
-        assert shared == (jvm_archive is not None), [line for line in loaded.splitlines() if f" {name} " in line]
     assert differences(table_contents(spark, clean_warehouse), table_contents(spark, warehouse)) == []
     runs = table(spark, warehouse, "runs").collect()
     lost = [r for r in runs if r["status"] == "failed"]
