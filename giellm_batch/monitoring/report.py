@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from giellm_batch.monitoring.charts import bar_chart, line_chart
+from giellm_batch.spark.concurrent_jobs import concurrently
+from giellm_batch.storage import storage_for
 
 log = logging.getLogger("giellm_batch.monitoring.report")
 TREND_RUNS = 20
@@ -68,7 +70,6 @@ def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[st
     from pyspark.sql import functions as F
 
     from giellm_batch.monitoring import runs
-    from giellm_batch.warehouse import tables
 
     queries: dict[str, Any] = {}
     if "quarantine" in sources:
@@ -97,7 +98,7 @@ def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[st
     if previous is None:
         actions.append(lambda: data.update(trend=runs.recent_runs(
             spark, warehouse, row["pipeline_hash"], row["run_id"], before=row["started_at"], limit=TREND_RUNS - 1)))
-    tables.concurrently(actions)
+    concurrently(actions)
     data["trend"] = [*data["trend"][: TREND_RUNS - 1][::-1], row]  # oldest first, this run last
     if profile is not None:
         data["labels"] = [{"task": task, "text_label": label, "count": n}
@@ -193,14 +194,14 @@ def write_run_report(spark: Any, warehouse: str, run_id: str, row: dict[str, Any
     passes its `runs` row, its own rows per section and the earlier runs it read (see gather_run);
     otherwise all are read."""
     try:
-        from giellm_batch.spark.session import write_hadoop_file
-
         data = (gather(spark, warehouse, run_id) if row is None
                 else gather_run(spark, warehouse, row, sources or {}, previous))
         page = render(data).encode("utf-8")
-        path = f"{warehouse.rstrip('/')}/_reports/{run_id}.html"
-        write_hadoop_file(spark, path, page)
-        write_hadoop_file(spark, f"{warehouse.rstrip('/')}/_reports/latest.html", page)
+        reports = f"{warehouse.rstrip('/')}/_reports"
+        path = f"{reports}/{run_id}.html"
+        storage = storage_for(spark, reports)
+        storage.write_bytes(path, page)
+        storage.write_bytes(f"{reports}/latest.html", page)
         log.warning("run %s: report %s", run_id, path)
         return path
     except Exception:

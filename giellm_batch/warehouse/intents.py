@@ -23,14 +23,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from giellm_batch.schemas import ARTICLE_RESULT_TABLES
-from giellm_batch.spark.session import hadoop_path, write_hadoop_file
+from giellm_batch.storage import storage_for
 from giellm_batch.warehouse.tables import articles_with_rows, never_written, read_table
 
 log = logging.getLogger("giellm_batch.warehouse.intents")
 
 
+def _folder(warehouse: str) -> str:
+    return f"{warehouse.rstrip('/')}/_intents"
+
+
 def marker_path(warehouse: str, pipeline_hash: str) -> str:
-    return f"{warehouse.rstrip('/')}/_intents/{pipeline_hash}"
+    return f"{_folder(warehouse)}/{pipeline_hash}"
 
 
 def pending(spark: Any, warehouse: str, pipeline_hash: str) -> bool:
@@ -38,22 +42,21 @@ def pending(spark: Any, warehouse: str, pipeline_hash: str) -> bool:
 
     A warehouse without the `_intents` folder was written by a version without markers (or never
     written): there only result tables that were never written prove that no run left rows."""
-    fs, target = hadoop_path(spark, marker_path(warehouse, pipeline_hash))
-    if fs.exists(target):
+    storage = storage_for(spark, warehouse)
+    if storage.exists(marker_path(warehouse, pipeline_hash)):
         return True
-    return not fs.exists(target.getParent()) and not all(
+    return not storage.exists(_folder(warehouse)) and not all(
         never_written(spark, warehouse, name) for name in ARTICLE_RESULT_TABLES)
 
 
 def mark(spark: Any, warehouse: str, pipeline_hash: str, run_id: str) -> None:
     """Record, before the first result write, that this run is about to write rows."""
     body = json.dumps({"run_id": run_id, "written_at": datetime.now(UTC).isoformat()})
-    write_hadoop_file(spark, marker_path(warehouse, pipeline_hash), body.encode())
+    storage_for(spark, warehouse).write_bytes(marker_path(warehouse, pipeline_hash), body.encode())
 
 
 def clear(spark: Any, warehouse: str, pipeline_hash: str) -> None:
-    fs, target = hadoop_path(spark, marker_path(warehouse, pipeline_hash))
-    fs.delete(target, False)
+    storage_for(spark, warehouse).delete(marker_path(warehouse, pipeline_hash))
 
 
 def orphaned_articles(spark: Any, warehouse: str, pipeline_hash: str) -> int:

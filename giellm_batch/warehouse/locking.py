@@ -1,8 +1,9 @@
 """One writer per warehouse: a lock file created atomically, kept alive by a heartbeat.
 
-On a local or mounted disk the file is created with O_CREAT|O_EXCL (atomic on POSIX; Hadoop's
-local filesystem is not: its exists-then-create races). Elsewhere `FileSystem.create(path,
-overwrite=false)` is used, which is atomic on HDFS (on S3 it needs s3a conditional writes). A run
+The file is created with the warehouse storage's create-if-absent (giellm_batch.storage): on a
+local or mounted disk link(2), which fails if the name exists (Hadoop's local filesystem would
+not do: its exists-then-create races); elsewhere Hadoop's `FileSystem.create(path,
+overwrite=false)`, atomic on HDFS (on S3 it needs s3a conditional writes). A run
 takes the lock before it writes anything; a second run that finds a live holder stops at once with
 a message naming it, having written nothing.
 
@@ -24,7 +25,6 @@ removes a lock by hand for the rare case where nothing else applies.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -32,6 +32,8 @@ import socket
 import threading
 from datetime import UTC, datetime
 from typing import Any
+
+from giellm_batch.storage import storage_for
 
 log = logging.getLogger("giellm_batch.warehouse.locking")
 DEFAULT_STALE_SECONDS = 120.0
@@ -45,96 +47,33 @@ class LockLost(RuntimeError):
     """This run's lock was taken over by another run (its heartbeat went stale); stop writing."""
 
 
-class _LocalLock:
-    """The lock file on a POSIX path: create-if-absent, read, replace, delete."""
+class _LockFile:
+    """The lock file, on whatever store holds the warehouse: create-if-absent, read, replace, delete."""
 
-    def __init__(self, warehouse: str) -> None:
-        root = warehouse[len("file:"):] if warehouse.startswith("file:") else warehouse
-        self.path = os.path.join(root, "_lock", "LOCK")
+    def __init__(self, spark: Any, warehouse: str) -> None:
+        self.path = f"{warehouse.rstrip('/')}/_lock/LOCK"
+        self.storage = storage_for(spark, self.path)
 
     def create(self, data: bytes) -> bool:
-        # Write the content first, then link it into place: link(2) fails if the name exists (the
-        # same guarantee as O_EXCL), and a kill at any moment never leaves an empty lock behind.
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        temp = self._write_temp(data)
-        try:
-            os.link(temp, self.path)
-        except FileExistsError:
-            return False
-        finally:
-            os.remove(temp)
-        return True
-
-    def _write_temp(self, data: bytes) -> str:
-        temp = f"{self.path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        return temp
-
-    def modified(self) -> float | None:
-        try:
-            return os.path.getmtime(self.path)
-        except OSError:
-            return None
+        return self.storage.create_exclusive(self.path, data)
 
     def read(self) -> bytes | None:
         try:
-            with open(self.path, "rb") as handle:
-                return handle.read()
+            return self.storage.read_bytes(self.path)
+        except FileNotFoundError:  # absent (or released while we looked): no holder
+            return None
+
+    def modified(self) -> float | None:
+        try:
+            return self.storage.status(self.path).modified
         except FileNotFoundError:
             return None
 
     def replace(self, data: bytes) -> None:
-        # Write beside it, then rename over it: a reader never sees a half-written heartbeat.
-        os.replace(self._write_temp(data), self.path)
+        self.storage.write_bytes(self.path, data)  # atomic where the store allows: no half-written heartbeat
 
     def delete(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(self.path)
-
-
-class _HadoopLock:
-    def __init__(self, spark: Any, warehouse: str) -> None:
-        from giellm_batch.spark.session import hadoop_path
-
-        self.spark = spark
-        self.fs, self.path = hadoop_path(spark, f"{warehouse.rstrip('/')}/_lock/LOCK")
-
-    def create(self, data: bytes, overwrite: bool = False) -> bool:
-        try:
-            stream = self.fs.create(self.path, overwrite)
-        except Exception:
-            return False
-        try:
-            stream.write(bytearray(data))
-        finally:
-            stream.close()
-        return True
-
-    def read(self) -> bytes | None:
-        from giellm_batch.spark.session import read_hadoop_file
-
-        try:
-            return read_hadoop_file(self.spark, self.fs, self.path)
-        except Exception:  # absent (or vanished while read): no holder
-            return None
-
-    def replace(self, data: bytes) -> None:
-        self.create(data, overwrite=True)
-
-    def modified(self) -> float | None:
-        try:
-            return float(self.fs.getFileStatus(self.path).getModificationTime()) / 1000
-        except Exception:
-            return None
-
-    def delete(self) -> None:
-        self.fs.delete(self.path, False)
-
-
-def _lock_file(spark: Any, warehouse: str) -> _LocalLock | _HadoopLock:
-    local = warehouse.startswith(("/", "file:")) or "://" not in warehouse
-    return _LocalLock(warehouse) if local else _HadoopLock(spark, warehouse)
+        self.storage.delete(self.path)
 
 
 def _process_start(pid: int) -> str | None:
@@ -201,7 +140,7 @@ def why_dead(holder: dict[str, Any], stale_after: float, now: datetime | None = 
 class Lease:
     """A held lock: refreshes its heartbeat in a daemon thread until released."""
 
-    def __init__(self, lock: _LocalLock | _HadoopLock, record: dict[str, Any], stale_after: float,
+    def __init__(self, lock: _LockFile, record: dict[str, Any], stale_after: float,
                  taken_over: dict[str, Any] | None) -> None:
         self.lock, self.record, self.stale_after = lock, record, stale_after
         self.taken_over = taken_over  # the dead holder's record, when this run took its lock over
@@ -249,7 +188,7 @@ class Lease:
 
 def acquire(spark: Any, warehouse: str, run_id: str, stale_after_seconds: float = DEFAULT_STALE_SECONDS) -> Lease:
     """Take the warehouse lock for `run_id` (taking over a dead holder's) or raise WarehouseLocked."""
-    lock = _lock_file(spark, warehouse)
+    lock = _LockFile(spark, warehouse)
     record = _record(run_id, datetime.now(UTC).isoformat(), stale_after_seconds)
     data = json.dumps(record).encode("utf-8")
     taken_over = None
@@ -277,7 +216,7 @@ def acquire(spark: Any, warehouse: str, run_id: str, stale_after_seconds: float 
 
 def release(spark: Any, warehouse: str, run_id: str | None = None) -> None:
     """Drop the lock: only `run_id`'s own, or any lock when run_id is None (`giellm-batch unlock`)."""
-    lock = _lock_file(spark, warehouse)
+    lock = _LockFile(spark, warehouse)
     holder = _holder(lock.read())
     if holder is not None and (run_id is None or holder.get("run_id") == run_id):
         lock.delete()

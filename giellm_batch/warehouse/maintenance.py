@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from giellm_batch.warehouse import tables
 from giellm_batch.schemas import TABLES
+from giellm_batch.warehouse import tables
 
 log = logging.getLogger("giellm_batch.warehouse.maintenance")
 

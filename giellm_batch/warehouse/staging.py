@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from giellm_batch.spark.session import hadoop_path
+from giellm_batch.storage import storage_for
 
 log = logging.getLogger("giellm_batch.run.driver")
 
@@ -38,13 +38,12 @@ def stage(df: Any, staging: str, name: str, in_driver: bool = False) -> Any:
 
 def remove_other_runs(spark: Any, warehouse: str, run_id: str) -> None:
     """Staging folders of runs that died (this run holds the lock: no other run is live)."""
-    fs, root = hadoop_path(spark, f"{warehouse}/_staging")
-    if fs.exists(root):
-        for status in fs.listStatus(root):
-            if status.getPath().getName() != run_id:
-                fs.delete(status.getPath(), True)
+    storage = storage_for(spark, warehouse)
+    for entry in storage.list_folder(f"{warehouse.rstrip('/')}/_staging"):  # [] when there is none
+        if entry.name != run_id:
+            storage.delete(entry.path)
 
 
 def remove(spark: Any, path: str) -> None:
-    fs, target = hadoop_path(spark, path)
-    fs.delete(target, True)
+    """The run's staging folder with everything in it (nothing happens when there is none)."""
+    storage_for(spark, path).delete(path)

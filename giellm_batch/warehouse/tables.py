@@ -11,15 +11,19 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from giellm_batch.schemas import TABLES, TableSpec
 
+# in_background: imported here only so that `tables.in_background` keeps working for its callers
+# until they import it from giellm_batch.spark.concurrent_jobs.
+from giellm_batch.spark.concurrent_jobs import concurrently
+from giellm_batch.spark.concurrent_jobs import in_background as in_background
+from giellm_batch.storage import FileStatus, Storage, storage_for
+
 log = logging.getLogger("giellm_batch.warehouse.tables")
 _COMMIT = re.compile(r"\d{20}\.json")
-T = TypeVar("T")
 
 
 def table_path(warehouse: str, name: str) -> str:
@@ -66,37 +70,6 @@ def ensure_all_tables(spark: Any, warehouse: str) -> None:
     concurrently([functools.partial(ensure, spec) for spec in TABLES.values()])
 
 
-def concurrently(actions: list[Callable[[], Any]], threads: int = 4) -> None:
-    """Run independent driver-side Spark actions (writes to different tables) from a few threads.
-
-    Why: a small Delta commit waits on log I/O and short jobs, which other commits can fill; Spark
-    schedules jobs from several threads side by side. How much this buys depends on spare cores: on
-    the 2-core build machine a commit keeps ~1.7 cores of JVM busy, so overlap there is small
-    (docs/measurements.md). Every action runs even if another fails; the first error is raised.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    if len(actions) <= 1:
-        for action in actions:
-            action()
-        return
-    with ThreadPoolExecutor(max_workers=min(threads, len(actions)), thread_name_prefix="giellm-write") as pool:
-        futures = [pool.submit(action) for action in actions]
-    for future in futures:
-        future.result()  # raises the first action's error, in submission order
-
-
-def in_background(read: Callable[..., T], *args: Any) -> Future[T]:
-    """Start a driver-side read (a small Spark query) on its own thread; the caller takes its
-    `result()` when it needs it, meanwhile other steps run (Spark runs jobs from several threads)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="giellm-read")
-    future = pool.submit(read, *args)
-    pool.shutdown(wait=False)  # the thread ends with the read
-    return future
-
-
 def missing_columns(current: Any, wanted: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """(column path, type) of every field in `wanted` that `current` lacks, nested struct fields
     (also inside arrays: `arguments.element.key`) included. Types of existing fields are not compared."""
@@ -129,40 +102,35 @@ def add_missing_columns(spark: Any, warehouse: str, spec: TableSpec) -> None:
     log.warning("table %s: added columns of this version: %s", spec.name, columns)
 
 
-def _log_state(fs: Any, log_dir: Any) -> tuple[bool, Any]:
+def _log_state(storage: Storage, log_dir: str) -> tuple[bool, FileStatus | None]:
     """(the log proves a table was born, the version-0 commit file to check when it does not).
 
     Born: a commit after version 0 or a checkpoint (old commits may have been cleaned up since).
     """
-    if not fs.exists(log_dir):
-        return False, None
     first = None
-    for status in fs.listStatus(log_dir):
-        name = status.getPath().getName()
-        if _COMMIT.fullmatch(name) and status.getLen() > 0:
-            if int(name[:20]) > 0:
+    for entry in storage.list_folder(log_dir):  # [] when there is no log folder
+        if _COMMIT.fullmatch(entry.name) and entry.size > 0:
+            if int(entry.name[:20]) > 0:
                 return True, None
-            first = status
-        elif ".checkpoint" in name or name == "_last_checkpoint":
+            first = entry
+        elif ".checkpoint" in entry.name or entry.name == "_last_checkpoint":
             return True, None
     return False, first
 
 
-def _first_commit_actions(spark: Any, fs: Any, status: Any) -> list[dict[str, Any]] | None:
+def _first_commit_actions(storage: Storage, commit: FileStatus) -> list[dict[str, Any]] | None:
     """The actions of a version-0 commit file, or None when it is not readable JSON (torn)."""
     import json
 
-    from giellm_batch.spark.session import read_hadoop_file
-
-    data = read_hadoop_file(spark, fs, status.getPath())
+    data = storage.read_bytes(commit.path)
     try:
         return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
     except ValueError:
         return None
 
 
-def _first_commit_readable(spark: Any, fs: Any, status: Any) -> bool:
-    actions = _first_commit_actions(spark, fs, status)
+def _first_commit_readable(storage: Storage, commit: FileStatus) -> bool:
+    actions = _first_commit_actions(storage, commit)
     return actions is not None and any("metaData" in action for action in actions)
 
 
@@ -172,13 +140,11 @@ def never_written(spark: Any, warehouse: str, name: str) -> bool:
     Read from the log folder's listing and that one small file, without loading a Delta snapshot
     (~0.65 s per table the first time in a JVM, measured here). Any later commit or checkpoint
     counts as written, even one that removed every row: callers use this only to skip a check."""
-    from giellm_batch.spark.session import hadoop_path
-
-    fs, log_dir = hadoop_path(spark, f"{table_path(warehouse, name)}/_delta_log")
-    born, first = _log_state(fs, log_dir)
+    storage = storage_for(spark, warehouse)
+    born, first = _log_state(storage, f"{table_path(warehouse, name)}/_delta_log")
     if born or first is None:
         return False
-    actions = _first_commit_actions(spark, fs, first)
+    actions = _first_commit_actions(storage, first)
     return actions is not None and not any("add" in action for action in actions)
 
 
@@ -192,20 +158,19 @@ def set_aside_unborn_table(spark: Any, warehouse: str, name: str) -> bool:
     file), so it is set aside (not deleted: nothing is lost if the guess was wrong) and the
     table is created afresh. Callers hold the warehouse lock. Returns whether it moved one.
     """
-    from giellm_batch.spark.session import hadoop_path
-
-    jvm = spark._jvm
-    fs, path = hadoop_path(spark, table_path(warehouse, name))
-    if not fs.exists(path) or not fs.listStatus(path):
+    storage = storage_for(spark, warehouse)
+    path = table_path(warehouse, name)
+    if not storage.list_folder(path):
         return False  # nothing there, or an empty folder Delta creates into
-    born, first = _log_state(fs, jvm.org.apache.hadoop.fs.Path(path, "_delta_log"))
-    if born or (first is not None and _first_commit_readable(spark, fs, first)):
+    born, first = _log_state(storage, f"{path}/_delta_log")
+    if born or (first is not None and _first_commit_readable(storage, first)):
         return False
-    trash = jvm.org.apache.hadoop.fs.Path(f"{warehouse.rstrip('/')}/_trash/{name}-{time.strftime('%Y%m%dT%H%M%S')}")
-    fs.mkdirs(trash.getParent())
-    if not fs.rename(path, trash):
+    trash = f"{warehouse.rstrip('/')}/_trash/{name}-{time.strftime('%Y%m%dT%H%M%S')}"
+    try:
+        storage.rename(path, trash)
+    except OSError as exc:
         raise RuntimeError(f"table folder {path} holds no committed Delta version and could not be moved to "
-                           f"{trash}; move or delete it, then rerun")
+                           f"{trash}; move or delete it, then rerun") from exc
     log.warning("table %s: folder held no committed version (a run died creating it); moved to %s", name, trash)
     return True
 

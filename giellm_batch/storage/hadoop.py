@@ -1,0 +1,127 @@
+"""Storage through Hadoop's FileSystem API in the driver JVM: HDFS and every store Hadoop has a
+connector for (s3a, abfs, gs), with the session's Hadoop settings (credentials, endpoints).
+
+Driver only: it calls the JVM over the session's py4j gateway, which executors do not have. Each
+call crosses that bridge, so whole files move in one call each way (a read loop in Python would
+cross it once per chunk). Java's FileNotFoundException becomes Python's FileNotFoundError, as the
+interface promises; other Java errors propagate as py4j raised them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from giellm_batch.storage.interface import FileStatus
+
+
+class HadoopStorage:
+    """Storage (interface.py) over the Hadoop FileSystem of each path, from the driver JVM."""
+
+    def __init__(self, spark: Any) -> None:
+        self._jvm = spark._jvm
+        self._conf = spark._jsc.hadoopConfiguration()
+
+    def _resolve(self, path: str) -> tuple[Any, Any]:
+        """(Hadoop FileSystem, Hadoop Path) for `path`; Hadoop caches the FileSystem per scheme and
+        authority, so this is cheap after the first call."""
+        target = self._jvm.org.apache.hadoop.fs.Path(path)
+        return target.getFileSystem(self._conf), target
+
+    def _is(self, exc: Exception, java_class: str) -> bool:
+        """Is `exc` a py4j error carrying a Java exception of `java_class` (or a subclass)?"""
+        java_exc = getattr(exc, "java_exception", None)
+        return java_exc is not None and bool(self._jvm.java.lang.Class.forName(java_class).isInstance(java_exc))
+
+    def _missing(self, exc: Exception) -> bool:
+        return self._is(exc, "java.io.FileNotFoundException")
+
+    def read_bytes(self, path: str) -> bytes:
+        fs, target = self._resolve(path)
+        try:
+            stream = fs.open(target)
+        except Exception as exc:
+            if self._missing(exc):
+                raise FileNotFoundError(f"no such file: {path}") from exc
+            raise
+        try:
+            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+
+    def _create(self, fs: Any, target: Any, data: bytes, overwrite: bool) -> None:
+        stream = fs.create(target, overwrite)  # creates the missing parent folders
+        try:
+            stream.write(bytearray(data))  # py4j passes a bytearray as one Java byte[]
+        finally:
+            stream.close()
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        fs, target = self._resolve(path)
+        self._create(fs, target, data, overwrite=True)
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        # create(overwrite=false) is create-if-absent. Atomic on HDFS (the NameNode decides) and on
+        # s3a with conditional writes; Hadoop's local file system checks, then creates, so two
+        # callers can both win there (storage_for sends local paths to posix.py instead).
+        fs, target = self._resolve(path)
+        try:
+            stream = fs.create(target, False)
+        except Exception as exc:
+            if fs.exists(target):  # stores word "already there" differently: look
+                return False
+            # Hadoop also says "already exists" for a file where a parent folder should be: an error.
+            # With the parent a folder, the file was there and went away since: the caller looks again.
+            if self._is(exc, "org.apache.hadoop.fs.FileAlreadyExistsException") and fs.isDirectory(target.getParent()):
+                return False
+            raise
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+        return True
+
+    def exists(self, path: str) -> bool:
+        fs, target = self._resolve(path)
+        return bool(fs.exists(target))
+
+    @staticmethod
+    def _status(status: Any) -> FileStatus:
+        path = str(status.getPath().toString())
+        is_dir = bool(status.isDirectory())
+        return FileStatus(path=path, name=path.rstrip("/").rpartition("/")[2],
+                          size=0 if is_dir else int(status.getLen()),
+                          modified=int(status.getModificationTime()) / 1000, is_dir=is_dir)
+
+    def status(self, path: str) -> FileStatus:
+        fs, target = self._resolve(path)
+        try:
+            found = fs.getFileStatus(target)
+        except Exception as exc:
+            if self._missing(exc):
+                raise FileNotFoundError(f"nothing at {path}") from exc
+            raise
+        return self._status(found)
+
+    def list_folder(self, folder: str) -> list[FileStatus]:
+        fs, target = self._resolve(folder)
+        try:
+            statuses = fs.listStatus(target)
+        except Exception as exc:
+            if self._missing(exc):
+                return []
+            raise
+        return [self._status(status) for status in statuses]
+
+    def delete(self, path: str) -> bool:
+        fs, target = self._resolve(path)
+        return bool(fs.delete(target, True))
+
+    def rename(self, source: str, target: str) -> None:
+        fs, src = self._resolve(source)
+        dst = self._jvm.org.apache.hadoop.fs.Path(target)
+        # Hadoop moves a folder *into* an existing folder target: refuse, as the interface says.
+        if fs.exists(dst):
+            raise FileExistsError(f"cannot move {source} to {target}: the target exists")
+        fs.mkdirs(dst.getParent())
+        if not fs.rename(src, dst):
+            raise OSError(f"could not move {source} to {target}")
