@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
-from giellm_batch.run.progress import InferenceProgress
+from giellm_batch.steps.progress import InferenceProgress
 
 
 def test_progress_logs_done_rate_and_eta_at_the_interval(spark, caplog):
-    caplog.set_level(logging.WARNING, logger="giellm_batch.run.progress")
+    caplog.set_level(logging.WARNING, logger="giellm_batch.steps.progress")
     with InferenceProgress(spark, total=100, interval_seconds=0.2, label="run r1 inference") as progress:
         counter = progress.counter
         spark.sparkContext.parallelize(range(40), 2).foreach(lambda _: counter.add(1))
