@@ -1,6 +1,6 @@
 """What "no single record can fail a run" means, as checks over one input each.
 
-Shared by the property tests (tests/test_reading.py, test_segmentation.py, test_parsing.py) and
+Shared by the property tests (tests/input/test_reading.py, test_segmentation.py, test_parsing.py) and
 the coverage-guided fuzzer (bench/fuzz.py). Each target feeds one input through the same
 per-record functions the Spark steps call and returns how its records ended, (accepted,
 rejected). An exception escaping a target is a bug (a record that would fail its Spark task, and

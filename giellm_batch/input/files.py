@@ -1,7 +1,7 @@
 """Input files read with Spark's binaryFile source, with every listed file accounted for.
 
 binaryFile does not turn every file it lists into a row. Measured on Spark 4.2 / Hadoop 3.4 (the
-cases are in tests/test_input_files.py):
+cases are in tests/input/test_input_files.py):
 
 - a zero-length file is listed but yields no row at all, silently (Spark plans no read for it);
 - a file deleted between listing and reading fails the whole task (FILE_NOT_EXIST), unless

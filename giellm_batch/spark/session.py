@@ -123,32 +123,6 @@ def _require_delta(spark: Any) -> None:
         ) from exc
 
 
-def hadoop_path(spark: Any, path: str) -> tuple[Any, Any]:
-    """(Hadoop FileSystem, Hadoop Path) for `path`: local disk, HDFS and object stores alike."""
-    target = spark._jvm.org.apache.hadoop.fs.Path(path)
-    return target.getFileSystem(spark._jsc.hadoopConfiguration()), target
-
-
-def read_hadoop_file(spark: Any, fs: Any, path: Any) -> bytes:
-    """The whole file at Hadoop `path` on `fs`, in one call across the py4j bridge (a read loop
-    in Python would cross it once per byte)."""
-    stream = fs.open(path)
-    try:
-        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
-    finally:
-        stream.close()
-
-
-def write_hadoop_file(spark: Any, path: str, data: bytes) -> None:
-    """Write (replace) a small file through Hadoop: local disk, HDFS and object stores alike."""
-    fs, target = hadoop_path(spark, path)
-    stream = fs.create(target, True)
-    try:
-        stream.write(bytearray(data))
-    finally:
-        stream.close()
-
-
 def fetch_delta_jars() -> None:
     """Resolve the Delta jars into the Ivy cache once (a set-up step), then stop."""
     spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"))

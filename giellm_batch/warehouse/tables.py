@@ -16,10 +16,7 @@ from typing import Any
 
 from giellm_batch.schemas import TABLES, TableSpec
 
-# in_background: imported here only so that `tables.in_background` keeps working for its callers
-# until they import it from giellm_batch.spark.concurrent_jobs.
 from giellm_batch.spark.concurrent_jobs import concurrently
-from giellm_batch.spark.concurrent_jobs import in_background as in_background
 from giellm_batch.storage import FileStatus, Storage, storage_for
 
 log = logging.getLogger("giellm_batch.warehouse.tables")

@@ -16,7 +16,7 @@ from giellm_batch.run import job
 from giellm_batch.schemas import TABLES
 from giellm_batch.warehouse import tables
 from tests.conftest import ARTICLES, argv, articles_dir, table
-from tests.test_nightly import assert_accounting, assert_no_duplicate_keys
+from tests.run.test_nightly import assert_accounting, assert_no_duplicate_keys
 
 BROKEN = b"http://x\n2025-01-01\n\xff\xfe bad\n"  # rejected for its content: a finished file too
 

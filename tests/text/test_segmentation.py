@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from giellm_batch.steps.segment import segment_article
 from giellm_batch.text.segmentation import Segmenter
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
