@@ -29,7 +29,7 @@ def _schema(*fields: tuple[str, object]) -> StructType:
 
 S, INT, L, B = StringType(), IntegerType(), LongType(), BooleanType()
 
-# Canonical input record, before and after validation (reading.py).
+# Canonical input record, before and after validation (input/reading.py).
 RAW_ARTICLE = _schema(
     ("record_key", S), ("source", S), ("article_id", S), ("url", S), ("title", S),
     ("published_at", S), ("category", S), ("body", S), ("content_hash", S),
@@ -110,8 +110,7 @@ class TableSpec:
     def stats_columns(self) -> tuple[str, ...]:
         """The columns Delta keeps min/max statistics of per file (data skipping): keys, run_id and
         `filtered_by`. Why not Delta's default (the first 32 columns): statistics over long text
-        (prompts, raw outputs, bodies) cost every commit CPU time and skip nothing; measured here,
-        ~100-150 ms less per small append (docs/measurements.md)."""
+        (prompts, raw outputs, bodies) cost every commit CPU time and skip nothing."""
         names = self.schema.fieldNames()
         wanted = [*self.keys, "run_id", *self.filtered_by]
         return tuple(dict.fromkeys(c for c in wanted if c in names and c not in self.partition_by))
@@ -180,7 +179,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("pipeline_hash", S), ("run_id", S), ("recorded_at", TimestampType()),
     ), ("file_path", "file_length", "file_modified_at", "pipeline_hash"),
         "input files whose every record is finished (done or quarantined): later runs skip them unread "
-        "while their length and modification time are unchanged (manifest.py)", ()),
+        "while their length and modification time are unchanged (input/manifest.py)", ()),
     TableSpec("prompt_cache", _schema(
         ("prompt_key", S), ("task", S), ("raw_output", S), ("finish_reason", S), ("n_prompt_tokens", INT),
         ("n_output_tokens", INT), ("pipeline_hash", S), ("model_id", S), ("run_id", S),
@@ -188,7 +187,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
     ), ("prompt_key",), "engine outputs by prompt (dedup across runs); errors are never cached", ()),
 )}
 
-# The tables a run writes an article's results to before its `articles` row (pipeline.py writes
+# The tables a run writes an article's results to before its `articles` row (run/writing.py writes
 # them side by side, in any order): where an interrupted run can leave rows of an unfinished article.
 ARTICLE_RESULT_TABLES = ("sentences", "extractions", "entities", "sentiment_words", "relations", "events")
 

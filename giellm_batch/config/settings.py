@@ -63,7 +63,7 @@ class InputSettings:
     columns: ColumnMapping = field(default_factory=ColumnMapping)
     # Livedoor/JSONL input of at least this many files: files the `input_files` table records as
     # finished (every record done or quarantined) are skipped unread while their length and
-    # modification time are unchanged (manifest.py). Below it every file is read every run: on a
+    # modification time are unchanged (input/manifest.py). Below it every file is read every run: on a
     # small folder that costs less than the manifest's own listing, lookup and commit
     # (docs/measurements.md). 0: always use the manifest; -1: never.
     skip_finished_files_from: int = 50_000
@@ -75,7 +75,7 @@ class OutputSettings:
 
     warehouse: str = "warehouse"
     # A run refreshes its warehouse lock's heartbeat while it runs; a lock whose heartbeat is older
-    # than this is a dead run's and is taken over by the next run (see locking.py).
+    # than this is a dead run's and is taken over by the next run (see warehouse/locking.py).
     lock_stale_seconds: float = 120.0
 
 
@@ -105,10 +105,10 @@ class EngineSettings:
     tensor_parallel_size: int = 1
     max_num_seqs: int = 256
     enable_prefix_caching: bool = True  # the sentence leads every prompt, so tasks share a prefix
-    enforce_eager: bool = False  # skip graph compilation: ~3 s engine start on CPU instead of ~25 s
+    enforce_eager: bool = False  # skip graph compilation: a much faster engine start (short runs, tests)
     # grounded: every span can only be a substring of its sentence (one grammar per prompt; exact
-    # offsets); regex: outputs always parse, spans are free text; free: no constraint. Measured in
-    # docs/measurements.md (bench/decoding.py).
+    # offsets); regex: outputs always parse, spans are free text; free: no constraint. Quality and
+    # speed of each: docs/measurements.md.
     decoding: Decoding = "grounded"
     # Optional safety bounds for constrained decoding, 0 = none (the default: max_new_tokens bounds
     # an output, and a cut one is `partial`). A bound cuts correct outputs that need more, so keep it
@@ -130,7 +130,7 @@ class SegmentationSettings:
     # articles are far shorter; a multi-megabyte body is a broken export, not an article).
     max_article_chars: int = 200_000
     # Characters per MeCab call: longer text is tagged in windows, offsets kept exact. MeCab
-    # segfaults on one call of ~190,000+ characters of some inputs (segmentation.py).
+    # segfaults on one call of ~190,000+ characters of some inputs (text/segmentation.py).
     mecab_max_chars: int = 20_000
 
 
@@ -155,7 +155,7 @@ class ExecutionSettings:
     # with 4 tasks (~100-200 news articles), plus the engine's answers (at most engine.max_new_tokens
     # each, twice). 0 = always stage files.
     driver_staging_max_chars: int = 300_000
-    # Per-record isolation (isolation.py): each batch of per-record work (decode, segment, prompt,
+    # Per-record isolation (isolation/process.py): each batch of per-record work (decode, segment, prompt,
     # tokenize + grammar, parse) runs in a forked child process, so a record that crashes native
     # code, hangs or exhausts memory is quarantined (stage crash / timeout / memory) and the rest
     # of the batch completes. false: work in the Python worker itself (no such protection).

@@ -4,7 +4,7 @@ vLLM's structured outputs (xgrammar backend) mask every token that would leave t
 even a random-weight model produces `ok` parses. By default nothing caps the number of items or
 a span's length (a cap would silently cut correct extractions): `max_new_tokens` bounds the
 output and a cut one is `partial`. Optional bounds (`max_items`, `max_span_chars` > 0) make the
-output fit `worst_case_tokens`. Grounded decoding (spans restricted to the sentence) is `grounded.py`.
+output fit `worst_case_tokens`. Grounded decoding (spans restricted to the sentence) is `grammar.py`.
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
 """Input files read with Spark's binaryFile source, with every listed file accounted for.
 
-binaryFile does not turn every file it lists into a row. Measured on Spark 4.2 / Hadoop 3.4 (the
-cases are in tests/input/test_input_files.py):
+binaryFile does not turn every file it lists into a row (Spark 4.2 / Hadoop 3.4; the cases are
+tests in tests/input/test_input_files.py):
 
 - a zero-length file is listed but yields no row at all, silently (Spark plans no read for it);
 - a file deleted between listing and reading fails the whole task (FILE_NOT_EXIST), unless
   `ignoreMissingFiles`, which skips it silently;
-- a file whose read fails fails the task, unless `ignoreCorruptFiles`, which skips it silently.
-  Seen with a name containing ':' (`a:b.txt`: its checksum file `.a:b.txt.crc` is not a valid
-  Hadoop path); in another run the same name was read fine. A file without read permission
-  should fail the same way; not measurable here (as root it is simply read);
+- a file whose read fails fails the task, unless `ignoreCorruptFiles`, which skips it silently:
+  e.g. a name containing ':' (`a:b.txt`: its checksum file `.a:b.txt.crc` is not a valid Hadoop
+  path), though not every time; a file without read permission should fail the same way (as root,
+  which the tests run as, it is simply read);
 - a file over 2 GiB - 1 fails the task even with `ignoreCorruptFiles` (binaryFile's length check
   is not an I/O error). A filter on `length` is pushed into the reader, which then skips the file
   without opening it;
@@ -89,8 +89,8 @@ def binary_files(spark: Any, path: str | list[str], rules: FileRules) -> Any:
     """Spark's binaryFile DataFrame over `path` (a folder, or a list of files) with the rules' glob.
 
     A list of local files is listed on the driver: past 32 paths Spark lists them in a Spark job of
-    one task per path, measured here 1.2-2.2 s for 200 files against 0.09-0.17 s on the driver.
-    Remote stores keep the job, which spreads the per-file requests over executors."""
+    one Spark task per path, about ten times slower than listing them on the driver. Remote stores
+    keep the job, which spreads the per-file requests over executors."""
     reader = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
               .option("pathGlobFilter", rules.glob)
               .option("ignoreMissingFiles", "true").option("ignoreCorruptFiles", "true"))
@@ -137,9 +137,9 @@ def decode_tasks(n_files: int, slots: int) -> int:
 
     Why not the scan's own split: Spark sizes file partitions as if opening a file cost as much as
     reading 4 MB (`spark.sql.files.openCostInBytes`), which for news articles of a few KB means one
-    partition per ~30 files, and each partition is one Python task with its own Arrow round trip:
-    2,020 articles became 64 tasks and decoding took 2.0 s, of which 0.05 s was decoding (measured
-    here). Merging partitions (coalesce: no shuffle) keeps the scan, only in fewer tasks."""
+    partition per ~30 files, and each partition is one Python task with its own Arrow round trip,
+    which then costs far more than the decoding itself. Merging partitions (coalesce: no shuffle)
+    keeps the scan, only in fewer tasks."""
     return max(1, slots, -(-n_files // FILES_PER_DECODE_TASK))
 
 

@@ -6,7 +6,7 @@ After a run's `articles` commit, the `input_files` table records each file (Hado
 and modification time, as seen by the scan that read its content) whose records are all done or
 quarantined. A later run lists the folder (names, lengths and times only: no file is opened) and
 reads just the files without a manifest row of the same path, length and modification time. A
-file changed in any way is read again and classified as always (selection.py: done, changed or
+file changed in any way is read again and classified as always (run/selection.py: done, changed or
 unfinished), so the manifest can make a run skip work, never skip a change.
 
 Never recorded, so read by every run: files listed but not read (the reason may pass: an I/O
@@ -15,16 +15,14 @@ depends on the other files) and, in --since/--until/--limit runs, files with a r
 held back. --reprocess reads everything.
 
 Only folders of at least `input.skip_finished_files_from` files (50,000 by default) use the
-manifest, for reading and for recording. Measured here (bench/nightly.py, the next night after
-1 % new files, both ways from the same state, A B B A): at 2,020 files 18.4 s with the manifest
-against 15.1 s reading every file, at 20,200 files 20.9 s against 21.2 s. Its listing, lookup
-and commit cost ~3 s a night; each file it skips saves ~0.2 ms of reading and decoding on local
-disk (more where opening a file is a request to a store): break-even near 20,000 files here.
+manifest, for reading and for recording: its listing, lookup and commit cost ~3 s a night, and
+each file it skips saves ~0.2 ms of reading and decoding on local disk (more where opening a file
+is a request to a store), so it pays from about 20,000 files on (docs/measurements.md).
 
 Why the whole folder is read when more than an eighth of its files need reading: Spark checks
-every file named to its reader (measured here: 1,000 named files took 3.4-5.4 s to load in
-Spark's parallel listing job, local files listed on the driver ~0.2-0.6 ms a file, see
-input_files.binary_files) while reading a folder whole costs ~0.25 ms a file before decoding.
+every file named to its reader (a few ms a file in Spark's parallel listing job, ~0.2-0.6 ms a
+local file listed on the driver, see files.binary_files) while reading a folder whole costs
+~0.25 ms a file before decoding.
 Names with glob characters are read that way too: Spark's reader would take them for patterns.
 """
 
@@ -116,14 +114,14 @@ def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash:
                reprocess: bool, limits: IsolationLimits | None = None,
                isolated: dict[tuple[str, str], str] | None = None) -> tuple[FilePlan, Any]:
     """(what is read, the records read: reading.read_articles rows) for this run; `limits`: the
-    per-record isolation of decoding (isolation.py); `isolated`: selection.EarlierIsolations.decoded."""
+    per-record isolation of decoding (isolation/process.py); `isolated`: selection.EarlierIsolations.decoded."""
     from pyspark.errors import AnalysisException
 
     try:
         read = plan(spark, source, warehouse, pipeline_hash, reprocess)
     except FATAL:
         raise
-    except Exception:  # the manifest only saves work: without it every file is read, as before it
+    except Exception:  # the manifest only saves work: without it every file is read
         log.exception("manifest: could not be read; reading every input file and recording none")
         read = FilePlan()
     if read.files == []:  # every file finished and unchanged

@@ -41,7 +41,7 @@ class DecodeFilesStep(BatchStep):
     """binaryFile rows (path, content, ..., file_uri) -> validated rows (input_files.decoded_schema).
 
     Records (a Livedoor file, a JSONL line) are decoded in an isolated child process per batch
-    (isolation.py): one that crashes, hangs or exhausts memory becomes a rejected row whose reason
+    (isolation/process.py): one that crashes, hangs or exhausts memory becomes a rejected row whose reason
     starts with crash / timeout / memory, and whose content_hash is its bytes' digest; the file's
     other records are read as usual. `isolated`: (record key, digest) -> reason of the records an
     earlier run isolated (selection.EarlierIsolations.decoded): rejected again as they were, never decoded again."""

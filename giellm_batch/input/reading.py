@@ -63,7 +63,8 @@ def _read_table(spark: Any, settings: InputSettings) -> Any:
         if problem is not None:
             problems.append(problem)
     raw = F.to_json(F.struct(*[F.col(f"`{c}`") for c in column_map(settings).values() if c in table.columns]))
-    # A record without id is keyed by its content (the canonical columns, as before type checks existed).
+    # A record without id is keyed by its content: its canonical columns as JSON, as earlier versions
+    # keyed it (a changed key would make its finished rows look like a new record's).
     content = F.to_json(F.struct(*column_map(settings)))
     key = F.concat_ws(":", F.lit(settings.path), F.coalesce(F.col("article_id"), F.sha2(content, 256)))
     reason = F.coalesce(*problems, F.lit(None).cast("string")) if problems else F.lit(None).cast("string")

@@ -21,7 +21,7 @@ parent (the Spark Python worker) watches:
 
 The child inherits the batch by fork (nothing is copied up front) and leaves with `os._exit`, so
 no Spark or atexit code runs in it. A batch costs one fork (milliseconds) plus pickling its
-results. `enabled: false` runs the work in-process, as before this module (no protection).
+results. `enabled: false` runs the work in-process, without this protection.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class IsolationLimits:
     """Bounds on one record's work (settings.ExecutionSettings builds it)."""
 
     enabled: bool = True
-    record_timeout_seconds: float = 60.0  # no record may take longer (measured from the previous one)
+    record_timeout_seconds: float = 60.0  # no record may take longer (timed from the previous one's end)
     record_memory_bytes: int = 4 << 30  # address space the child may add beyond the worker's
 
 
@@ -169,8 +169,7 @@ def _default_fatal_signals() -> None:
 
     Why: libraries loaded in the worker install crash handlers (faulthandler; torch's turns SIGSEGV
     into abort()). In a forked child such a handler can wait for a lock held by a thread that was
-    not forked: measured in the test suite, a segfault then hung until the time bound and was
-    reported as `timeout`."""
+    not forked: a segfault then hangs until the time bound and is reported as `timeout`."""
     import faulthandler
 
     faulthandler.disable()

@@ -1,10 +1,10 @@
 """Inline SVG charts for the run report: horizontal bars and lines, as markup strings.
 
-Why not matplotlib (used before): drawing the report's ten-odd PNG plots cost ~0.7-1.0 s of every
-run on the build machine, and importing it another second or two in each new process; SVG text is
-also rendered by the browser in whatever Japanese font the reader has, so no font ships with us.
-The markup needs no script, no namespace URL (inline SVG in HTML5) and no external resource: the
-page stays a single offline file.
+Why not matplotlib: drawing the report's ten-odd PNG plots costs most of a second of every run,
+and importing it another second or two in each new process; SVG text is also rendered by the
+browser in whatever Japanese font the reader has, so no font ships with us. The markup needs no
+script, no namespace URL (inline SVG in HTML5) and no external resource: the page stays a single
+offline file.
 """
 
 from __future__ import annotations

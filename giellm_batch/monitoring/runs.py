@@ -31,7 +31,7 @@ class RunSummary:
     pipeline_hash: str
     articles_in: int = 0
     articles_skipped: int = 0  # already done by this pipeline (or quarantined, in files skipped unread)
-    files_skipped: int = 0  # input files skipped unread: unchanged since finished (manifest.py)
+    files_skipped: int = 0  # input files skipped unread: unchanged since finished (input/manifest.py)
     articles_deferred: int = 0  # outside --since/--until/--limit; a later run picks them up
     articles_processed: int = 0
     articles_quarantined: int = 0

@@ -48,7 +48,7 @@ def _stage(reason: str, default: str) -> Any:
     return F.when(kind != "", kind).otherwise(F.lit(default)).alias("stage")
 
 
-POISON_REASON = f"^({'|'.join(POISON_KINDS)}): "  # reasons of records isolation.py quarantined
+POISON_REASON = f"^({'|'.join(POISON_KINDS)}): "  # reasons of records isolation/process.py quarantined
 
 
 def poisoned_articles(extractions: Any) -> list[tuple[str, str]]:

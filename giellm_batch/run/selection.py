@@ -20,7 +20,7 @@ from giellm_batch.warehouse import tables
 @dataclass(frozen=True)
 class EarlierIsolations:
     """Records this pipeline's earlier runs isolated (they crashed, hung or exhausted a worker's
-    memory: isolation.py), from one read of `quarantine`; few, so held on the driver."""
+    memory: isolation/process.py), from one read of `quarantine`; few, so held on the driver."""
 
     # (record key, "bytes:<digest>") -> reason: isolated while decoding (input.read_step.DecodeFilesStep)
     decoded: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -79,7 +79,7 @@ TO_PROCESS = ("unfinished", "changed")  # the states of the records a run proces
 
 def _size_columns() -> list[Any]:
     """Records (`n`) and body characters (`chars`): what a run holds in the driver when it is small
-    (pipeline.py)."""
+    (run/driver.py)."""
     from pyspark.sql import functions as F
 
     return [F.count(F.lit(1)).alias("n"), F.sum(F.length("body")).alias("chars")]

@@ -18,8 +18,8 @@ T = TypeVar("T")
 def concurrently(actions: list[Callable[[], Any]], threads: int = 4) -> None:
     """Run independent driver-side Spark actions (writes to different tables) from a few threads.
 
-    How much this buys depends on spare cores: on the 2-core build machine a commit keeps ~1.7
-    cores of JVM busy, so overlap there is small (docs/measurements.md). Every action runs even if
+    How much this buys depends on spare cores: a Delta commit keeps nearly two cores of JVM busy,
+    so on a small driver the overlap is small (docs/measurements.md). Every action runs even if
     another fails; the first error is raised.
     """
     if len(actions) <= 1:

@@ -20,16 +20,14 @@ from giellm_batch.config.job_config import SparkSettings
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # The driver JVM of a batch run lives for minutes, and Spark generates fresh code for every query, so
-# HotSpot's optimising C2 compiler spends more than it saves: in a small run its threads took about
-# half of the JVM's CPU time. C1 only (quick compiles, less optimised code), cold spark-submit runs
-# measured here (docs/measurements.md, issue 13 sixth pass): a night adding 1 article 68.8 -> 54.6 s
-# (means of 3), a first run over 2,000 articles 86.1 -> 71.3 s (means of 2 and 5). Executors' JVMs on
-# a cluster are left as they are.
-# C1 alone also shrinks HotSpot's default code cache from 240 MB to 48 MB, and Spark's generated code
-# plus Delta's filled that in a rerun after kills (on CI: "Out of space in CodeCache for method
-# handle intrinsic", the job died; elsewhere a full cache stops the compiler). So the code cache is sized
-# as tiered HotSpot sizes it: reserved address space, committed only as code is compiled. Cold runs over
-# 2,000 articles were 8-9 % shorter with it (docs/measurements.md, issue 13 ninth pass).
+# HotSpot's optimising C2 compiler spends more than it saves there (its threads take about half of a
+# small run's JVM CPU): a driver that runs one job and exits compiles with C1 only (quick compiles,
+# less optimised code; docs/measurements.md has the runs). Executors' JVMs on a cluster are left as
+# they are.
+# C1 alone also shrinks HotSpot's default code cache from 240 MB to 48 MB, which one run's generated
+# code (Spark's plus Delta's) can fill: the JVM then stops compiling, or dies with "Out of space in
+# CodeCache". So the code cache is sized as tiered HotSpot sizes it: reserved address space,
+# committed only as code is compiled.
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 CODEGEN_CACHE_ENTRIES = 2000
 
@@ -62,8 +60,7 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
 
     `short_lived`: this process runs one job or command and exits (`giellm-batch run`), so a JVM it
     starts gets DRIVER_JAVA_OPTIONS. Long-lived sessions (tests, benchmarks, notebooks) keep the
-    JIT's default, over many runs C2's faster code wins (measured: a test module 250-305 s with it,
-    370-410 s without)."""
+    JIT's default: over many runs C2's faster code wins."""
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
@@ -84,15 +81,14 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        # The generation stage's range partitions (pipeline._balanced) are sized from a sample of
+        # The generation stage's range partitions (steps/chain.py: balanced) are sized from a sample of
         # ~3x this many keys per partition: Spark's 100 leaves partition sizes ~6 % apart (one
         # standard deviation), 1,000 ~2 %; the driver holds at most ~3 million 16-byte keys.
         "spark.sql.execution.rangeExchange.sampleSizePerPartition": "1000",
         # Spark caches the classes it compiles for query plans, keyed by their generated source. A run
-        # generates ~350 distinct ones, over the default cache of 100, so every later run in the same
-        # JVM compiled nearly all of them again (~390 Janino compiles a night, then HotSpot compiling
-        # the new classes). With room for them a warm night compiles ~3: 15-17.5 -> 12-13 s for a night
-        # adding one article (docs/measurements.md, issue 13 seventh pass). Static: read at JVM start.
+        # generates ~350 distinct ones, more than the default cache of 100 holds, so every later run in
+        # the same JVM would compile nearly all of them again (Janino, then HotSpot). Static: read at
+        # JVM start.
         "spark.sql.codegen.cache.maxEntries": str(CODEGEN_CACHE_ENTRIES),
         **{f"spark.executorEnv.{k}": v for k, v in env.items() if k != "PYSPARK_PYTHON"},
         **settings.conf,

@@ -44,7 +44,7 @@ def request_sampling_params(plan: ExtractionPlan) -> Callable[[str, str], Any]:
 def request_grammar(plan: ExtractionPlan) -> Callable[[str, str], str | None]:
     """(task name, prompt) -> the prompt's own grammar (grounded decoding: the prompt minus the
     task's fixed suffix is its sentence), or None where decoding has one constraint per task.
-    Plain text in, text out: it runs in the isolated child (isolation.py)."""
+    Plain text in, text out: it runs in the isolated child (isolation/process.py)."""
     if plan.decoding != "grounded":
         return lambda task, prompt: None
     suffixes = dict(zip((t.name for t in plan.tasks), plan.prompt_suffixes(), strict=True))
@@ -225,7 +225,7 @@ class _GenerationWorker:
         """(tag, token ids, sampling params, error answer) per request of one slice; runs in the
         producer thread, so it tokenizes with the worker's private tokenizer copy (a fast tokenizer
         used from two threads at once can fail), never the engine's. The per-request native work
-        (tokenizer, grammar building) runs in an isolated child process (isolation.py); only
+        (tokenizer, grammar building) runs in an isolated child process (isolation/process.py); only
         plain data (token ids, grammar text) comes back, and the sampling params are built here."""
         requests = list(zip(batch["prompt_key"], batch["task"], batch["prompt"], strict=True))
         out: list[tuple[tuple[str, int], list[int], Any, Generation | None]] = []
@@ -259,7 +259,7 @@ class _GenerationWorker:
         try:
             grammar = self.grammar(str(task), str(prompt))
             if grammar is not None:
-                # Parsed here once (~0.3 ms) so that a grammar xgrammar's parser would crash or hang on
+                # Parsed here once (cheap) so that a grammar xgrammar's parser would crash or hang on
                 # fails in this child, not later in the engine; the engine parses and compiles it again.
                 import xgrammar
 

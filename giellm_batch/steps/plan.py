@@ -28,7 +28,7 @@ class ExtractionPlan:
     gpus_per_engine: int = 0
     gpu_resource_name: str = "gpu"
     fault: str = ""  # faults.POINTS; tests only
-    # Bounds on one record's work; each batch of per-record work runs in a child process (isolation.py).
+    # Bounds on one record's work; each batch of per-record work runs in a child process (isolation/process.py).
     isolation: IsolationLimits = field(default_factory=IsolationLimits)
 
     @property

@@ -6,7 +6,7 @@ with `grounded = false` and null offsets: a hallucinated entity is worth seeing,
 When the same span occurs twice, the occurrence after the previous item's match is preferred,
 so repeated names in one sentence map to successive mentions.
 
-Under grounded decoding (grounded.py) every span is a substring of its sentence and keeps its
+Under grounded decoding (giellm/grammar.py) every span is a substring of its sentence and keeps its
 exact offsets. Otherwise, with the sentence's morphemes (fugashi), a span that cuts a word is snapped outward to the
 morpheme boundaries (`snapped = true`; the offsets then cover the whole words, the text stays
 what the model wrote), and for tasks with an expected part of speech (SCPOS) the span's head

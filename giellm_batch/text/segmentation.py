@@ -8,7 +8,7 @@ Rules, in order of precedence:
   preferring the last 、 before the limit, so no text is ever cut mid-word or dropped;
 - MeCab never sees more than `mecab_max_chars` characters at once: longer text is tagged in
   windows cut at the last space or punctuation before the bound (a hard cut if there is none),
-  offsets kept exact. Measured here (fugashi 1.x, unidic-lite): MeCab segfaults on one call of
+  offsets kept exact. MeCab (fugashi 1.x, unidic-lite) segfaults on one call of
   ~190,000 characters of one Latin letter, ~400,000 of "x y ", ~530,000 of one kanji; 20,000
   (the default) is far below every one of them and above any real sentence or paragraph;
 - an article body longer than `max_article_chars` is quarantined whole, reason naming the bound;
@@ -30,7 +30,7 @@ _TERMINATORS = set("。！？!?")
 _OPENERS = {"「": "」", "『": "』", "（": "）", "(": ")", "“": "”", "【": "】", "《": "》"}
 _CLOSERS = set(_OPENERS.values())
 _MAX_QUOTE_CHARS = 400  # a quote longer than this is taken as unbalanced and stops protecting 。
-MECAB_MAX_CHARS = 20_000  # characters per MeCab call (see the module docstring for the measured limits)
+MECAB_MAX_CHARS = 20_000  # characters per MeCab call (the module docstring gives MeCab's crash limits)
 _WINDOW_CUTS = set(" \t\u3000、。，,.！？!?」』）)")
 
 
@@ -58,7 +58,7 @@ class Segmenter:
     def _tag(self, text: str) -> list[tuple[str, str]]:
         """(surface, pos1) per morpheme, MeCab called on at most `mecab_max_chars` at a time."""
         # MeCab reads C strings: it stops at the first NUL, and everything after it would get no
-        # morphemes (found by bench/fuzz.py). A space keeps the length, so offsets still hold.
+        # morphemes. A space keeps the length, so offsets still hold.
         text = text.replace("\x00", " ")
         out: list[tuple[str, str]] = []
         for start, end in _windows(text, self.mecab_max_chars):
@@ -235,6 +235,6 @@ _SEGMENTERS: dict[tuple[int, int, int], Segmenter] = {}
 def worker_segmenter(max_sentence_chars: int = 300, min_sentence_chars: int = 2,
                      mecab_max_chars: int = MECAB_MAX_CHARS) -> Segmenter:
     """This worker's Segmenter for these settings, built once: a fugashi Tagger is never freed
-    (measured: each new one keeps ~6 MB for good), so building one per partition or call leaks."""
+    (each keeps ~6 MB for good), so building one per partition or call leaks."""
     key = (max_sentence_chars, min_sentence_chars, mecab_max_chars)
     return _SEGMENTERS.get(key) or _SEGMENTERS.setdefault(key, Segmenter(*key))

@@ -16,7 +16,7 @@ model id + revision, `task_hash` (prompt profiles and the task definitions) and 
 `published_date` is the article's calendar day as written in its source (`published_at`).
 
 `span_key`, `head_key`, `tail_key` (and `key` inside event arguments) are the normalised form of
-the span next to them (Unicode NFKC, width, case and whitespace folded; `entity_keys.py`): group
+the span next to them (Unicode NFKC, width, case and whitespace folded; `text/entity_keys.py`): group
 and join by them so that ｿﾌﾄﾊﾞﾝｸ and ソフトバンク count as one entity. Tables made by an earlier
 version gain these columns on the next run (rows written before hold NULL there).
 """

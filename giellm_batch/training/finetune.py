@@ -130,9 +130,8 @@ def copy_examples(rows: list[dict[str, str]], tokenizer: Any, share: float, seed
     """Auxiliary repeat-the-sentence examples (`<s>text\ntext</s>`, loss on the repeat).
 
     Why: extracting an unseen name means copying it from the input, and a small model trained
-    from scratch must learn to copy (induction heads). Measured (docs/quality.md): at 600 steps
-    neither these nor copies of random character strings taught the 4.3M model to copy names.
-    Training only: nothing is served this way.
+    from scratch must learn to copy (induction heads). Alone they do not teach the tiny model to
+    copy names; tied embeddings do (docs/quality.md). Training only: nothing is served this way.
     """
     import random
 

@@ -4,8 +4,7 @@ Why: each result table is written in its own commit (side by side, articles last
 dies in between leaves rows of articles that are not done, in any subset of the result tables.
 The next run must replace those rows (MERGE) rather than append beside them. Finding out by
 scanning the result tables for the articles to process costs a Spark job over whole tables every
-night (~1.5 s on the build machine for a 2,000-article warehouse, and it grows with the
-warehouse) although a clean night has nothing to find. So a run writes
+night, growing with the warehouse, although a clean night has nothing to find. So a run writes
 `<warehouse>/_intents/<pipeline_hash>` before its first result write and deletes it after its
 `articles` commit; the scan runs only when a marker is found (an earlier run died or failed
 between the two), for edited articles, or with --reprocess.

@@ -32,10 +32,10 @@ LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
 def _size_listing_to_the_cluster(spark: Any) -> None:
-    """VACUUM lists a table's folders in a Spark job of this many tasks; Spark's default (10,000)
-    is sized for huge partitioned tables and made one VACUUM of a small table take 39-45 s on the
-    2-core build machine (3-8 s with 4; /tmp loop: 5 appends of 3,000 rows over 5 days, then VACUUM).
-    A few tasks per core lists even thousands of day folders quickly. A value the user set wins."""
+    """VACUUM lists a table's folders in a Spark job of this many Spark tasks; Spark's default
+    (10,000) is sized for huge partitioned tables, and on a small table scheduling them takes several
+    times longer than a few per core (docs/measurements.md). A few Spark tasks per core list even
+    thousands of day folders quickly. A value the user set wins."""
     if spark.conf.get(LISTING_PARALLELISM, None) in (None, "10000"):
         spark.conf.set(LISTING_PARALLELISM, str(max(4, 4 * spark.sparkContext.defaultParallelism)))
 

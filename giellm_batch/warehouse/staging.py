@@ -7,7 +7,7 @@ computed exactly once however many later steps and tables use it.
 
 A small run's later steps (a night's few articles) are held in the driver instead, as Arrow
 tables: computed once by one collect, read back from the driver's copy, never recomputed. Files
-cost each small step a write job, a commit and a listing on read (~0.1-0.3 s here) for a few KB.
+would cost each small step a write job, a commit and a listing on read for a few KB.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def never_written(spark: Any, warehouse: str, name: str) -> bool:
     """Is the table exactly as created: one version-0 commit that adds no file?
 
     Read from the log folder's listing and that one small file, without loading a Delta snapshot
-    (~0.65 s per table the first time in a JVM, measured here). Any later commit or checkpoint
+    (a fraction of a second per table the first time in a JVM). Any later commit or checkpoint
     counts as written, even one that removed every row: callers use this only to skip a check."""
     storage = storage_for(spark, warehouse)
     born, first = _log_state(storage, f"{table_path(warehouse, name)}/_delta_log")
@@ -297,13 +297,13 @@ SINGLE_TASK_ROWS = 200_000
 def _by_partition(rows: Any, spec: TableSpec, n_rows: int | None = None) -> Any:
     """`rows` without duplicate keys, each table partition (publication day) in one Spark partition.
 
-    Why: rows spread over every shuffle partition write one small file per (task, day): a backfill
-    over many days wrote shuffle-partitions x days files per table, each costing ~13 ms more per
-    append here (an ad-hoc append loop: 4,000 rows over 1 day 0.56 s, over 100 days 1.83 s).
-    Deduplicating on keys + partition columns (the same rows: an article has one publication day)
-    over a shuffle on the partition columns needs that one shuffle only, and each day lands in one
-    file. A write of at most SINGLE_TASK_ROWS rows (`n_rows`, when the caller knows it) skips even
-    that shuffle: one task holds every day (measured ~100-150 ms less per small append)."""
+    Why: rows spread over every shuffle partition write one small file per (Spark task, day): a
+    backfill over many days would write shuffle-partitions x days files per table, and every file
+    makes each later append slower. Deduplicating on keys + partition columns (the same rows: an
+    article has one publication day) over a shuffle on the partition columns needs that one shuffle
+    only, and each day lands in one file. A write of at most SINGLE_TASK_ROWS rows (`n_rows`, when
+    the caller knows it) skips even that shuffle: one Spark task holds every day, which makes a
+    small append cheaper."""
     keys = [*spec.keys, *(c for c in spec.partition_by if c not in spec.keys)]
     if n_rows is not None and n_rows <= SINGLE_TASK_ROWS:
         rows = rows.coalesce(1)  # one partition satisfies the deduplication's clustering: no exchange
