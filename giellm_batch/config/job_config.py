@@ -275,7 +275,7 @@ def _check_execution(ex: ExecutionSettings, engine: EngineSettings) -> list[str]
     elif ex.gpus_per_engine and ex.gpus_per_engine != engine.tensor_parallel_size:
         problems.append(
             f"execution.gpus_per_engine ({ex.gpus_per_engine}) must equal engine.tensor_parallel_size "
-            f"({engine.tensor_parallel_size}): one engine spans exactly the GPUs its task is given"
+            f"({engine.tensor_parallel_size}): one engine spans exactly the GPUs its Spark task is given"
         )
     if ex.cpus_per_engine < 1:
         problems.append("execution.cpus_per_engine: must be at least 1")

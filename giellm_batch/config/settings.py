@@ -138,13 +138,13 @@ class SegmentationSettings:
 class ExecutionSettings:
     """How the inference stage is placed on the cluster and fed."""
 
-    # GPUs each inference task asks for through a stage-level ResourceProfile; its engine is pinned
+    # GPUs each inference Spark task asks for through a stage-level ResourceProfile; its engine is pinned
     # to the addresses Spark assigns (TaskContext.resources()). 0 = CPU engines, no GPU request.
     gpus_per_engine: int = 0
-    cpus_per_engine: int = 1  # CPU cores each inference task reserves (with gpus_per_engine > 0)
+    cpus_per_engine: int = 1  # CPU cores each inference Spark task reserves (with gpus_per_engine > 0)
     gpu_resource_name: str = "gpu"  # the resource name your executors' GPU discovery script reports
     # Inference partition size in prompts: smaller gives steadier progress and load balance across
-    # engines, larger fewer tasks. The engine is cached per worker, so many partitions cost little.
+    # engines, larger fewer Spark tasks. The engine is cached per worker, so many partitions cost little.
     prompts_per_partition: int = 4000
     dedup: bool = True  # send each distinct prompt to the engine once; reuse outputs across runs (prompt_cache)
     progress_interval_seconds: float = 30.0  # how often the driver logs prompts done, prompts/s and ETA

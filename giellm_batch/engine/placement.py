@@ -1,12 +1,12 @@
 """Where the inference stage runs: GPU requests on the driver, GPU pinning on the executor.
 
 Driver side, `inference_profile` builds the stage-level `ResourceProfile` that makes only the
-inference stage ask for GPUs (reading, splitting, parsing and writing stay CPU tasks). It is a
+inference stage ask for GPUs (reading, splitting, parsing and writing stay CPU-only Spark tasks). It is a
 task-only profile, which Spark supports on standalone, YARN and Kubernetes without dynamic
 allocation; executors must be started with GPUs (`spark.executor.resource.gpu.amount` plus a
 discovery script, see docker/README.md).
 
-Executor side, `assigned_gpus` reads the addresses Spark gave the running task and `pin` exports
+Executor side, `assigned_gpus` reads the addresses Spark gave the running Spark task and `pin` exports
 them as CUDA_VISIBLE_DEVICES before the engine is built, so an engine only ever sees its GPU.
 """
 
@@ -30,7 +30,7 @@ def inference_profile(gpus_per_engine: int, cpus_per_engine: int, resource_name:
 
 
 def assigned_gpus(resource_name: str) -> tuple[str, ...]:
-    """GPU addresses Spark assigned to the running task; () outside a task or without GPUs."""
+    """GPU addresses Spark assigned to the running Spark task; () outside one or without GPUs."""
     from pyspark import TaskContext
 
     context = TaskContext.get()

@@ -1,9 +1,9 @@
-"""Executor-side vLLM engine: built once per Python worker, reused across partitions and tasks.
+"""Executor-side vLLM engine: built once per Python worker, reused across partitions and Spark tasks.
 
 Nothing here runs on the driver except `EngineSpec` construction; `vllm` is imported only inside
 `get_engine`, on the executor. Errors are captured per prompt where possible: a failing batch is
 bisected so one bad prompt costs one `error` row, not the partition. An engine that cannot start
-is fatal and fails the task (Spark retries it), because every row after it would fail too.
+is fatal and fails the Spark task (Spark retries it), because every row after it would fail too.
 """
 
 from __future__ import annotations
@@ -68,14 +68,14 @@ class Generation:
 
 
 def get_engine(spec: EngineSpec, gpus: tuple[str, ...] = ()) -> WorkerEngine:
-    """The worker's engine for `spec`, built on first use and pinned to `gpus` (the task's GPUs)."""
+    """The worker's engine for `spec`, built on first use and pinned to `gpus` (the Spark task's GPUs)."""
     key = spec.key()
     cached = _ENGINES.get(key)
     if cached is not None:
         if gpus and cached.gpus != gpus:
             # CUDA cannot be re-pinned inside a process: happens only if one executor owns several
             # GPUs and shares Python workers between them. Give each executor one GPU (docker/README.md).
-            log.warning("task was assigned GPUs %s but this worker's engine is pinned to %s", gpus, cached.gpus)
+            log.warning("Spark task was assigned GPUs %s but this worker's engine is pinned to %s", gpus, cached.gpus)
         return cached
     from giellm_batch.engine.placement import pin
 
@@ -235,12 +235,12 @@ class ContinuousFeed:
         return [(e[0], a) for e, a in zip(entries, answers, strict=True)]
 
     def close(self) -> None:
-        """Abort what is still in flight (a task that stops early must not leave work in the engine)."""
+        """Abort what is still in flight (a Spark task that stops early must not leave work in the engine)."""
         if self._in_flight:
             self.llm.llm_engine.abort_request(list(self._in_flight))
             self._in_flight.clear()
 
 
 def _is_fatal(exc: BaseException) -> bool:
-    # A dead engine fails every later prompt too: let Spark retry the task on a fresh worker.
+    # A dead engine fails every later prompt too: let Spark retry the Spark task on a fresh worker.
     return type(exc).__name__ in {"EngineDeadError", "MemoryError"} or isinstance(exc, MemoryError)

@@ -4,13 +4,13 @@ binaryFile does not turn every file it lists into a row (Spark 4.2 / Hadoop 3.4;
 tests in tests/input/test_input_files.py):
 
 - a zero-length file is listed but yields no row at all, silently (Spark plans no read for it);
-- a file deleted between listing and reading fails the whole task (FILE_NOT_EXIST), unless
+- a file deleted between listing and reading fails the whole Spark task (FILE_NOT_EXIST), unless
   `ignoreMissingFiles`, which skips it silently;
-- a file whose read fails fails the task, unless `ignoreCorruptFiles`, which skips it silently:
+- a file whose read fails fails the Spark task, unless `ignoreCorruptFiles`, which skips it silently:
   e.g. a name containing ':' (`a:b.txt`: its checksum file `.a:b.txt.crc` is not a valid Hadoop
   path), though not every time; a file without read permission should fail the same way (as root,
   which the tests run as, it is simply read);
-- a file over 2 GiB - 1 fails the task even with `ignoreCorruptFiles` (binaryFile's length check
+- a file over 2 GiB - 1 fails the Spark task even with `ignoreCorruptFiles` (binaryFile's length check
   is not an I/O error). A filter on `length` is pushed into the reader, which then skips the file
   without opening it;
 - names starting with `_` or `.` are hidden, like `.crc`, `_SUCCESS` and `_temporary/`: they and
@@ -118,7 +118,7 @@ def read_files(spark: Any, path: str | list[str], rules: FileRules, decoder: Cal
     decoded = (files.filter(F.col("length") <= rules.max_bytes)  # pushed into the reader: never opened
                .select("path", "content", "length", "modificationTime", F.input_file_name().alias(FILE_URI))
                .filter(keep)
-               .coalesce(decode_tasks(len(index), spark.sparkContext.defaultParallelism))
+               .coalesce(decode_partitions(len(index), spark.sparkContext.defaultParallelism))
                .mapInPandas(decoder, schema=decoded_schema()))
     unread = listed_files(spark, files, index).filter(keep).mapInPandas(
         unread_rows(rules.max_bytes, unread_row), schema=decoded_schema())
@@ -128,19 +128,20 @@ def read_files(spark: Any, path: str | list[str], rules: FileRules, decoder: Cal
             .select(*file_schema().fieldNames()))
 
 
-# Files one decoding task takes at most (when there are more files than task slots can share).
-FILES_PER_DECODE_TASK = 2000
+# Files one decoding partition (one Spark task) takes at most (when there are more files than slots can share).
+FILES_PER_DECODE_PARTITION = 2000
 
 
-def decode_tasks(n_files: int, slots: int) -> int:
-    """How many tasks decode `n_files` files: every slot busy, a task at most FILES_PER_DECODE_TASK files.
+def decode_partitions(n_files: int, slots: int) -> int:
+    """How many partitions (Spark tasks) decode `n_files` files: every slot busy, at most
+    FILES_PER_DECODE_PARTITION files each.
 
     Why not the scan's own split: Spark sizes file partitions as if opening a file cost as much as
     reading 4 MB (`spark.sql.files.openCostInBytes`), which for news articles of a few KB means one
-    partition per ~30 files, and each partition is one Python task with its own Arrow round trip,
+    partition per ~30 files, and each partition is one Python Spark task with its own Arrow round trip,
     which then costs far more than the decoding itself. Merging partitions (coalesce: no shuffle)
-    keeps the scan, only in fewer tasks."""
-    return max(1, slots, -(-n_files // FILES_PER_DECODE_TASK))
+    keeps the scan, only in fewer Spark tasks."""
+    return max(1, slots, -(-n_files // FILES_PER_DECODE_PARTITION))
 
 
 def name_filter(rules: FileRules, column: str = FILE_URI) -> Any:

@@ -85,10 +85,10 @@ def plan(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, 
     # Lengths and times from a scan that opens no file. The scan yields no row for some listed files
     # (empty ones, see input/files.py): joined to the listing, those are read like new ones, so
     # read_files accounts for them.
-    # Coalesced as for decoding (input_files.decode_tasks): Spark plans ~one task per 30 small files.
+    # Coalesced as for decoding (files.decode_partitions): Spark plans ~one Spark task per 30 small files.
     scanned = (files.select(F.col("path").alias("file_path"), F.col("length").alias("file_length"),
                             F.col("modificationTime").alias("file_modified_at"), F.input_file_name().alias(uri))
-               .coalesce(input_files.decode_tasks(len(index), spark.sparkContext.defaultParallelism)))
+               .coalesce(input_files.decode_partitions(len(index), spark.sparkContext.defaultParallelism)))
     listed = (input_files.listed_files(spark, files, index).filter(input_files.name_filter(rules))
               .join(scanned, uri, "left").join(finished, list(_KEY), "left"))
     # One job: one row per file to read, one for all skipped files (keys null), at most the limit.

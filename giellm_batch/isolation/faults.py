@@ -3,7 +3,7 @@
 Points: `before_first_write` (driver, after inference, before any table write),
 `between_writes` (driver: the `sentences` write fails while the other result tables commit), `after_last_write` (driver,
 after the `articles` commit, before the write intent is settled), `in_task` (executor, inside
-the inference task on its first attempt only, so Spark's task retry can recover when allowed).
+the inference Spark task on its first attempt only, so Spark's task retry can recover when allowed).
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ def check(point: str, configured_point: str) -> None:
         raise InjectedFault(f"injected fault at {point} ({FAULT_ENV})")
 
 
-def check_in_task(configured_point: str) -> None:
-    """Executor side: fail the first attempt of the task."""
+def check_in_spark_task(configured_point: str) -> None:
+    """Executor side: fail the first attempt of the running Spark task (fault point `in_task`)."""
     if configured_point != "in_task":
         return
     from pyspark import TaskContext
 
     context = TaskContext.get()
     if context is not None and context.attemptNumber() == 0:
-        raise InjectedFault(f"injected fault in task {context.taskAttemptId()} ({FAULT_ENV})")
+        raise InjectedFault(f"injected fault in Spark task {context.taskAttemptId()} ({FAULT_ENV})")
 
 
 # Per-record poison, for the isolation tests and bench/poison.py: with GIELLM_TEST_POISON=1 in a

@@ -2,8 +2,8 @@
 costs that record, never the Spark task, the Python worker or the run (executor code).
 
 Why a child process: a per-record step calls native code (MeCab, the tokenizer, JSON, the
-grammar builder). A segfault there kills the Python worker, and Spark then fails the task, then
-the run; a hang holds the task for ever; an allocation past the machine's memory brings the
+grammar builder). A segfault there kills the Python worker, and Spark then fails the Spark task,
+then the run; a hang holds the Spark task for ever; an allocation past the machine's memory brings the
 kernel's OOM killer. None of these is an exception that `try` can catch. So a step hands a batch
 of records to `map_isolated`, which forks a child that works through them in order while the
 parent (the Spark Python worker) watches:

@@ -165,7 +165,7 @@ def engine_figures(generations: Any, engine_calls: int, seconds: float) -> tuple
     engine_seconds = round(float(sum(f["seconds"] for f in figures)), 3)
     idle = 0.0
     if engines:
-        # From the first engine task's start to the last answer: the generation stage proper (the
+        # From the first engine Spark task's start to the last answer: the generation stage proper (the
         # shuffle that feeds it and the staging write after it are not engine time to lose).
         span = max(r["last_emit"] for r in engines) - min(r["first_start"] for r in engines)
         idle = round(max(0.0, 1 - engine_seconds / max(span * len(engines), 1e-9)), 4)

@@ -75,7 +75,7 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
     conf = {
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
-        # One warm engine per Python worker only works if workers are reused across tasks.
+        # One warm engine per Python worker only works if workers are reused across Spark tasks.
         "spark.python.worker.reuse": "true",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",

@@ -1,6 +1,6 @@
 """The generation step: distinct prompts -> engine answers, on the worker's warm engine.
 
-The worker's cached engine is fetched once per Spark task, pinned to the task's GPU, and fed
+The worker's cached engine is fetched once per Spark task, pinned to the Spark task's GPU, and fed
 continuously across Arrow batches (requests are added while earlier ones generate); one failing
 prompt costs one `error` row. Decoding is constrained as `ExtractionPlan.decoding` says.
 """
@@ -20,7 +20,7 @@ from giellm_batch.engine.vllm_engine import ContinuousFeed, Generation, get_engi
 from giellm_batch.giellm.grammar import task_grammar
 from giellm_batch.giellm.regex_constraint import task_regex
 from giellm_batch.isolation.failures import FATAL, failure
-from giellm_batch.isolation.faults import check_in_task, poison_check
+from giellm_batch.isolation.faults import check_in_spark_task, poison_check
 from giellm_batch.isolation.process import Poisoned, map_isolated
 from giellm_batch.steps.base import BatchStep, require_columns
 from giellm_batch.steps.plan import ExtractionPlan
@@ -93,7 +93,7 @@ class GenerateStep(BatchStep):
 
     def batches(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         plan, progress = self.plan, self.progress
-        check_in_task(plan.fault)
+        check_in_spark_task(plan.fault)
         first = next((batch for batch in batches if len(batch)), None)
         if first is None:  # an empty partition: no engine to build (in a new worker that is seconds)
             return
@@ -127,7 +127,7 @@ class GenerateStep(BatchStep):
 
 
 class _SliceProducer:
-    """A daemon thread that reads the task's Arrow batches and prepares slices of requests into a
+    """A daemon thread that reads the Spark task's Arrow batches and prepares slices of requests into a
     small bounded queue (two slices ahead): the engine steps meanwhile instead of waiting for Arrow
     reads, tokenization and grammar building. Its errors are raised in the consumer."""
 
@@ -157,7 +157,7 @@ class _SliceProducer:
                     if not self._put(prepare(batch.iloc[start:start + slice_size])):
                         return
             self._put(self._END)
-        except BaseException as exc:  # handed to the consumer, which raises it in the task
+        except BaseException as exc:  # handed to the consumer, which raises it in the Spark task
             self._put(exc)
 
     def _put(self, item: Any) -> bool:
@@ -190,15 +190,15 @@ class _SliceProducer:
 
 
 class _GenerationWorker:
-    """Per-task state around the worker's cached engine: requests in flight, answers not yet emitted."""
+    """Per-Spark-task state around the worker's cached engine: requests in flight, answers not yet emitted."""
 
     def __init__(self, plan: ExtractionPlan) -> None:
         from giellm_batch.engine.placement import assigned_gpus, spark_task_id
 
         self.plan = plan
         self.gpus = assigned_gpus(plan.gpu_resource_name) if plan.gpus_per_engine else ()
-        self.task_id = spark_task_id()
-        self.started_at = time.time()
+        self.spark_task_id = spark_task_id()
+        self.spark_task_started_at = time.time()
         self._feed: Any = None
         self.engine: Any = None
         self.tokenizer: Any = None
@@ -282,7 +282,7 @@ class _GenerationWorker:
 
     def take(self, progress: Any) -> pd.DataFrame:
         """GENERATION rows of the answers so far; the engine time since the last take is shared out
-        over them (engine_ms), and every row carries the task's start and this emit's wall clock
+        over them (engine_ms), and every row carries the Spark task's start and this emit's wall clock
         (the driver derives the stage's span and the engines' idle share from them)."""
         busy = self.feed.busy_seconds - self.emitted_busy
         self.emitted_busy = self.feed.busy_seconds
@@ -290,7 +290,7 @@ class _GenerationWorker:
         gpus, pinned = ",".join(self.gpus) or None, ",".join(self.engine.gpus) or None
         now = time.time()
         rows = [(key, gen.text, gen.finish_reason, n_prompt, gen.n_tokens, gen.error, self.engine.engine_id, gpus,
-                 pinned, self.task_id, self.engine.starts, per_prompt_ms, self.started_at, now)
+                 pinned, self.spark_task_id, self.engine.starts, per_prompt_ms, self.spark_task_started_at, now)
                 for (key, n_prompt), gen in self.answers]
         self.prompts += len(rows)
         if progress is not None:
@@ -306,7 +306,8 @@ class _GenerationWorker:
     def log_totals(self) -> None:
         if self.prompts:
             busy = self.feed.busy_seconds
-            log.warning("engine %s (%s): %d prompts in %.1fs, %.0f prompts/s, idle %.1f%% of the task",
+            spark_task_seconds = time.time() - self.spark_task_started_at
+            log.warning("engine %s (%s): %d prompts in %.1fs, %.0f prompts/s, idle %.1f%% of the Spark task",
                         self.engine.engine_id,
                         f"GPUs {','.join(self.engine.gpus)}" if self.engine.gpus else "CPU", self.prompts, busy,
-                        self.prompts / max(busy, 1e-9), 100 * (1 - busy / max(time.time() - self.started_at, 1e-9)))
+                        self.prompts / max(busy, 1e-9), 100 * (1 - busy / max(spark_task_seconds, 1e-9)))

@@ -1,7 +1,7 @@
 """Driver-side progress of the inference stage: prompts done, prompts/s and ETA at a steady interval.
 
-Executors add answered prompts to a Spark accumulator. Spark ships accumulator updates when a task
-ends, so the figures move in steps of one inference partition: `execution.prompts_per_partition`
+Executors add answered prompts to a Spark accumulator. Spark ships accumulator updates when a Spark
+task ends, so the figures move in steps of one inference partition: `execution.prompts_per_partition`
 sets that granularity (smaller partitions, smoother progress; the engine is reused across them).
 """
 

@@ -290,8 +290,8 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
     log.info("%s: appended in %.1fs", name, time.monotonic() - started)
 
 
-# Up to this many rows an append is written by one task (no shuffle): one file per day.
-SINGLE_TASK_ROWS = 200_000
+# Up to this many rows an append is written by one Spark task (no shuffle): one file per day.
+SINGLE_SPARK_TASK_ROWS = 200_000
 
 
 def _by_partition(rows: Any, spec: TableSpec, n_rows: int | None = None) -> Any:
@@ -301,11 +301,11 @@ def _by_partition(rows: Any, spec: TableSpec, n_rows: int | None = None) -> Any:
     backfill over many days would write shuffle-partitions x days files per table, and every file
     makes each later append slower. Deduplicating on keys + partition columns (the same rows: an
     article has one publication day) over a shuffle on the partition columns needs that one shuffle
-    only, and each day lands in one file. A write of at most SINGLE_TASK_ROWS rows (`n_rows`, when
+    only, and each day lands in one file. A write of at most SINGLE_SPARK_TASK_ROWS rows (`n_rows`, when
     the caller knows it) skips even that shuffle: one Spark task holds every day, which makes a
     small append cheaper."""
     keys = [*spec.keys, *(c for c in spec.partition_by if c not in spec.keys)]
-    if n_rows is not None and n_rows <= SINGLE_TASK_ROWS:
+    if n_rows is not None and n_rows <= SINGLE_SPARK_TASK_ROWS:
         rows = rows.coalesce(1)  # one partition satisfies the deduplication's clustering: no exchange
     elif spec.partition_by:
         rows = rows.repartition(*spec.partition_by)

@@ -143,12 +143,12 @@ def test_the_bundled_sample_reads_as_thirty_accepted_articles_without_its_licens
     assert not any(k.endswith("/LICENSE.txt") for k in got)
 
 
-def test_decoding_tasks_fill_the_slots_and_grow_with_the_files_only():
-    from giellm_batch.input.files import FILES_PER_DECODE_TASK, decode_tasks
+def test_decoding_partitions_fill_the_slots_and_grow_with_the_files_only():
+    from giellm_batch.input.files import FILES_PER_DECODE_PARTITION, decode_partitions
 
-    assert decode_tasks(0, 2) == 2 and decode_tasks(2020, 2) == 2  # not one task per ~30 small files
-    assert decode_tasks(10 * FILES_PER_DECODE_TASK + 1, 2) == 11
-    assert decode_tasks(5000, 64) == 64  # a cluster's slots all get work
+    assert decode_partitions(0, 2) == 2 and decode_partitions(2020, 2) == 2  # not one per ~30 small files
+    assert decode_partitions(10 * FILES_PER_DECODE_PARTITION + 1, 2) == 11
+    assert decode_partitions(5000, 64) == 64  # a cluster's slots all get work
 
 
 def test_a_list_of_local_files_is_listed_on_the_driver_and_the_setting_restored(spark, tmp_path):

@@ -101,10 +101,10 @@ def test_an_edited_article_replaces_its_rows(spark, tmp_path, clean_run):
     assert n_extractions == len(rows)  # one task: one extraction per sentence, the old ones replaced
 
 
-def test_task_failing_on_first_attempt_is_retried_and_equals_a_clean_run(spark, tmp_path, monkeypatch, clean_run):
+def test_spark_task_failing_on_first_attempt_is_retried_and_equals_a_clean_run(spark, tmp_path, monkeypatch, clean_run):
     source, expected, _ = clean_run
     warehouse = tmp_path / "wh"
-    monkeypatch.setenv(FAULT_ENV, "in_task")  # the fixture's local[2,2] allows one retry per task
+    monkeypatch.setenv(FAULT_ENV, "in_task")  # the fixture's local[2,2] allows one retry per Spark task
     # Step outputs staged as files (the clean run, like every small run, held them in the driver):
     # both ways give the same tables.
     assert job.main(argv(source, warehouse, "--set", "execution.driver_staging_max_chars=0")) == 0
