@@ -7,11 +7,15 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from giellm_batch.giellm.tasks import DEFAULT_REGISTRY, TaskRegistry, registry_or_exit
 from giellm_batch.run.evaluate import add_evaluate_arguments
 from giellm_batch.run.evaluate import run_from_args as evaluate_from_args
 from giellm_batch.run.job import DEFAULT_CONFIG, add_run_arguments, run_from_args
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def _task(registry: TaskRegistry, name: str) -> tuple[object, object]:
@@ -80,7 +84,7 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
     return tiny_model.main([*argv, "--force"] if args.force else argv)
 
 
-def _warehouse_session(args: argparse.Namespace, command: str, master: str = "local[*]") -> tuple[object, str]:
+def _warehouse_session(args: argparse.Namespace, command: str, master: str = "local[*]") -> tuple[SparkSession, str]:
     """A local Spark session with Delta for a maintenance command, and the warehouse's absolute path."""
     from giellm_batch.config.job_config import SparkSettings
     from giellm_batch.spark.session import build_spark

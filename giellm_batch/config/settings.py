@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from giellm_batch.giellm.tasks import TaskRegistry
+from giellm_batch.giellm.tasks import TaskRegistry, TaskSpec
 from giellm_batch.isolation.process import IsolationLimits
 
 InputFormat = Literal["livedoor", "jsonl", "parquet", "delta"]
@@ -202,7 +202,7 @@ class JobConfig:
         base = self.model.name or Path(self.model.path).name
         return f"{base}+{Path(self.model.adapter).name}" if self.model.adapter else base
 
-    def selected_tasks(self) -> list[Any]:
+    def selected_tasks(self) -> list[TaskSpec]:
         return [self.task_registry.tasks[name] for name in self.tasks]
 
     def task_hash(self) -> str:

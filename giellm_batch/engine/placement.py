@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.resource import ResourceProfile
 
 log = logging.getLogger("giellm_batch.engine.placement")
 
 
-def inference_profile(gpus_per_engine: int, cpus_per_engine: int, resource_name: str) -> Any:
+def inference_profile(gpus_per_engine: int, cpus_per_engine: int, resource_name: str) -> ResourceProfile | None:
     """ResourceProfile for the inference stage; None (the default profile) for CPU engines."""
     if gpus_per_engine <= 0:
         return None

@@ -26,7 +26,7 @@ from typing import Any
 
 from giellm_batch.giellm.parsing import ParseResult, parse_output
 from giellm_batch.giellm.prompts import build_prompt
-from giellm_batch.giellm.tasks import TaskRegistry
+from giellm_batch.giellm.tasks import TaskRegistry, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def load_labelled(
     return LoadReport(records, skipped)
 
 
-def strip_prompt(text: str, task: Any, registry: TaskRegistry) -> str:
+def strip_prompt(text: str, task: TaskSpec, registry: TaskRegistry) -> str:
     """Datasets often store the full prompt as input; keep only the text part."""
     suffix = build_prompt(task, registry.profiles[task.profile], "")
     return text[: -len(suffix)] if suffix and text.endswith(suffix) else text

@@ -30,15 +30,19 @@ in a window over the file URI (one shuffle of the decoded rows), so the files ar
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 
 from giellm_batch import schemas
 from giellm_batch.isolation.failures import FATAL, failure
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 FILE_URI = "file_uri"
 # Where each record's file was and how it looked when it was read (Hadoop path spelling, length,
@@ -66,7 +70,7 @@ class FileRules:
         return cls("*.json*", (), max_bytes)
 
 
-def file_schema() -> Any:
+def file_schema() -> StructType:
     """RAW_ARTICLE plus FILE_COLUMNS: what reading file input yields."""
     from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
@@ -75,7 +79,7 @@ def file_schema() -> Any:
                        StructField("file_modified_at", TimestampType(), True)])
 
 
-def decoded_schema() -> Any:
+def decoded_schema() -> StructType:
     """What the file decoder emits: file_schema() plus the URI of the file each row came from."""
     from pyspark.sql.types import StringType, StructField, StructType
 
@@ -85,7 +89,7 @@ def decoded_schema() -> Any:
 _PARALLEL_LISTING = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
 
-def binary_files(spark: Any, path: str | list[str], rules: FileRules) -> Any:
+def binary_files(spark: SparkSession, path: str | list[str], rules: FileRules) -> DataFrame:
     """Spark's binaryFile DataFrame over `path` (a folder, or a list of files) with the rules' glob.
 
     A list of local files is listed on the driver: past 32 paths Spark lists them in a Spark job of
@@ -101,11 +105,14 @@ def binary_files(spark: Any, path: str | list[str], rules: FileRules) -> Any:
     try:
         return reader.load(path)
     finally:
-        spark.conf.set(_PARALLEL_LISTING, before)
+        if before is None:
+            spark.conf.unset(_PARALLEL_LISTING)
+        else:
+            spark.conf.set(_PARALLEL_LISTING, before)
 
 
-def read_files(spark: Any, path: str | list[str], rules: FileRules, decoder: Callable[..., Any],
-               unread_row: Callable[[str, str], dict[str, Any]], listed: Any = None) -> Any:
+def read_files(spark: SparkSession, path: str | list[str], rules: FileRules, decoder: Callable[..., Any],
+               unread_row: Callable[[str, str], dict[str, Any]], listed: DataFrame | None = None) -> DataFrame:
     """file_schema() rows: the decoder's rows for every file read, one `unread_row` per file not read.
     `path`: the input folder, or (manifest.py) the files of it to read; `listed`: binary_files of it,
     when the caller has it already (its listing is reused, not repeated)."""
@@ -144,7 +151,7 @@ def decode_partitions(n_files: int, slots: int) -> int:
     return max(1, slots, -(-n_files // FILES_PER_DECODE_PARTITION))
 
 
-def name_filter(rules: FileRules, column: str = FILE_URI) -> Any:
+def name_filter(rules: FileRules, column: str = FILE_URI) -> Column:
     """Column filter: the file is input (not one of the rules' excluded names)."""
     from pyspark.sql import functions as F
 
@@ -154,7 +161,7 @@ def name_filter(rules: FileRules, column: str = FILE_URI) -> Any:
     return keep
 
 
-def listed_files(spark: Any, files: Any, listed: Any = None) -> Any:
+def listed_files(spark: SparkSession, files: DataFrame, listed: Any = None) -> DataFrame:
     """DataFrame (file_uri) of the files Spark's index lists for `files` (a file-source DataFrame);
     `listed`: that listing (`files._jdf.inputFiles()`) when the caller has it already.
 
@@ -162,18 +169,19 @@ def listed_files(spark: Any, files: Any, listed: Any = None) -> Any:
     each, which costs seconds per ten thousand files."""
     from pyspark.sql import DataFrame
 
-    jvm = spark._jvm
+    jvm: Any = spark._jvm  # py4j's view of the driver JVM: untyped
     uris = jvm.scala.collection.immutable.ArraySeq.unsafeWrapArray(
         files._jdf.inputFiles() if listed is None else listed)
     dataset = spark._jsparkSession.createDataset(uris, jvm.org.apache.spark.sql.Encoders.STRING())
     return DataFrame(dataset.toDF(), spark).withColumnRenamed("value", FILE_URI)
 
 
-def unread_rows(max_bytes: int, unread_row: Callable[[str, str], dict[str, Any]]) -> Callable[..., Any]:
+def unread_rows(max_bytes: int, unread_row: Callable[[str, str], dict[str, Any]]
+                ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """mapInPandas function: listed file URIs -> the rejected row each stands for if it was not read."""
     columns = decoded_schema().fieldNames()
 
-    def run(batches: Any) -> Any:
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = []
             for uri in batch[FILE_URI]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch.config.job_config import InputSettings
 from giellm_batch.input import files as input_files
@@ -38,6 +38,9 @@ from giellm_batch.input.reading import file_rules, read_articles
 from giellm_batch.isolation.failures import FATAL
 from giellm_batch.isolation.process import IsolationLimits
 from giellm_batch.warehouse import tables
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger("giellm_batch.input.manifest")
 TABLE = "input_files"
@@ -53,20 +56,20 @@ class FilePlan:
     """What a run reads of a file input."""
 
     files: list[str] | None = None  # the files to read (Hadoop paths); None: the whole input
-    skipped: Any = None  # DataFrame (file_path) of the files skipped unread, when any are
+    skipped: DataFrame | None = None  # (file_path) of the files skipped unread, when any are
     skipped_files: int = 0
     skipped_records: int = 0  # their records: all finished by earlier runs
     records_files: bool = False  # the run records its finished files (the folder is large enough)
     # the binaryFile DataFrame over the whole input when the plan listed it (the read reuses that
     # listing); not part of what the plan decides
-    folder: Any = field(default=None, compare=False)
+    folder: DataFrame | None = field(default=None, compare=False)
 
     @property
     def reads_everything(self) -> bool:
         return self.files is None
 
 
-def plan(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, reprocess: bool) -> FilePlan:
+def plan(spark: SparkSession, source: InputSettings, warehouse: str, pipeline_hash: str, reprocess: bool) -> FilePlan:
     """Which files of `source` this run reads. Reads everything unless the manifest lets it skip some."""
     from pyspark.sql import functions as F
 
@@ -110,9 +113,9 @@ def plan(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str, 
                     records_files=True)
 
 
-def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash: str,
+def read_input(spark: SparkSession, source: InputSettings, warehouse: str, pipeline_hash: str,
                reprocess: bool, limits: IsolationLimits | None = None,
-               isolated: dict[tuple[str, str], str] | None = None) -> tuple[FilePlan, Any]:
+               isolated: dict[tuple[str, str], str] | None = None) -> tuple[FilePlan, DataFrame]:
     """(what is read, the records read: reading.read_articles rows) for this run; `limits`: the
     per-record isolation of decoding (isolation/process.py); `isolated`: selection.EarlierIsolations.decoded."""
     from pyspark.errors import AnalysisException
@@ -136,8 +139,8 @@ def read_input(spark: Any, source: InputSettings, warehouse: str, pipeline_hash:
         return FilePlan(records_files=read.records_files), whole
 
 
-def finished_rows(spark: Any, warehouse: str, inputs: Any, read: FilePlan, pipeline_hash: str, run_id: str,
-                  windowed: bool) -> Any:
+def finished_rows(spark: SparkSession, warehouse: str, inputs: DataFrame, read: FilePlan, pipeline_hash: str,
+                  run_id: str, windowed: bool) -> DataFrame:
     """Manifest rows for the files this run read whose records are now all finished: to write after
     the `articles` commit. `inputs`: the run's staged classified records (selection.classified)."""
     from pyspark.sql import functions as F
@@ -155,7 +158,7 @@ def finished_rows(spark: Any, warehouse: str, inputs: Any, read: FilePlan, pipel
                        F.lit(run_id).alias("run_id"), F.current_timestamp().alias("recorded_at"))
 
 
-def write_finished(spark: Any, warehouse: str, read: FilePlan, rows: Any) -> None:
+def write_finished(spark: SparkSession, warehouse: str, read: FilePlan, rows: DataFrame) -> None:
     """Append the manifest rows (their keys are new: files in the manifest were not read, or were
     removed from `rows` against it); no commit when there are none."""
     if not read.records_files or read.files == []:

@@ -14,7 +14,7 @@ with U+FFFD on the way in.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch import schemas
 from giellm_batch.config.job_config import InputSettings
@@ -23,6 +23,9 @@ from giellm_batch.input.decoding import PAYLOAD_CHARS, column_map
 from giellm_batch.input.read_step import DecodeFilesStep, ValidateTableStep, unread_file_row
 from giellm_batch.isolation.process import IsolationLimits
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
 
 def file_rules(settings: InputSettings, max_file_bytes: int | None = None) -> input_files.FileRules:
     """Which files of a Livedoor/JSONL input are read (glob, names left out, size limit)."""
@@ -30,9 +33,10 @@ def file_rules(settings: InputSettings, max_file_bytes: int | None = None) -> in
     return input_files.FileRules.for_format(settings.format, limit)
 
 
-def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | None = None,
-                  files: list[str] | None = None, listed: Any = None, limits: IsolationLimits | None = None,
-                  isolated: dict[tuple[str, str], str] | None = None) -> Any:
+def read_articles(spark: SparkSession, settings: InputSettings, max_file_bytes: int | None = None,
+                  files: list[str] | None = None, listed: DataFrame | None = None,
+                  limits: IsolationLimits | None = None,
+                  isolated: dict[tuple[str, str], str] | None = None) -> DataFrame:
     """Spark DataFrame of RAW_ARTICLE rows (accepted and rejected) for the configured input, plus
     input_files.FILE_COLUMNS (null for table input).
 
@@ -51,7 +55,7 @@ def read_articles(spark: Any, settings: InputSettings, max_file_bytes: int | Non
         for field in input_files.file_schema().fields if field.name in input_files.FILE_COLUMNS))
 
 
-def _read_table(spark: Any, settings: InputSettings) -> Any:
+def _read_table(spark: SparkSession, settings: InputSettings) -> DataFrame:
     from pyspark.sql import functions as F
 
     reader = spark.read.format("delta") if settings.format == "delta" else spark.read
@@ -76,7 +80,7 @@ def _read_table(spark: Any, settings: InputSettings) -> Any:
     return shaped.select(*schemas.RAW_ARTICLE.fieldNames()).mapInPandas(ValidateTableStep(), schema=schemas.RAW_ARTICLE)
 
 
-def _typed_text_column(table: Any, canonical: str, column: str) -> tuple[Any, Any]:
+def _typed_text_column(table: DataFrame, canonical: str, column: str) -> tuple[Column, Column | None]:
     """(value as string, reject reason or None) for one input column, by its Spark type: as for
     JSONL, only string columns are text (and integer ids); others are rejected where non-null,
     never cast into article text."""

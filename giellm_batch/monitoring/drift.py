@@ -15,17 +15,23 @@ import json
 import logging
 import math
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.config.settings import JobConfig, MonitoringSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from giellm_batch.monitoring.runs import RunSummary
 
 log = logging.getLogger("giellm_batch.monitoring.drift")
 
 DRIFT_EXIT_CODE = 4  # documented in the README (0 ok, 1 run failed, 2 config error, 3 warehouse locked)
 
 
-def profile_from_extractions(extractions: Any, max_items: int = 0) -> dict[str, Any]:
+def profile_from_extractions(extractions: DataFrame, max_items: int = 0) -> dict[str, Any]:
     """One aggregation over the run's extraction rows -> the run's profile (plain JSON).
 
     With an item bound configured (`engine.max_items` > 0), outputs that reached it are counted:
@@ -49,7 +55,7 @@ def profile_from_extractions(extractions: Any, max_items: int = 0) -> dict[str, 
          r["ungrounded"] or 0, r["at_bound"] or 0) for r in rows)
 
 
-def build_profile(groups: Any) -> dict[str, Any]:
+def build_profile(groups: Iterable[Sequence[Any]]) -> dict[str, Any]:
     """Profile from (task, parse_status, text_label, rows, items, spans, ungrounded spans[, outputs at
     the item bound]) groups."""
     statuses: Counter[str] = Counter()
@@ -149,7 +155,8 @@ def previous_profiles(runs: list[dict[str, Any]], window: int, min_prompts: int 
             ][:window]
 
 
-def count_and_profile(extractions: Any, run_id: str, max_items: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+def count_and_profile(extractions: DataFrame, run_id: str,
+                      max_items: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the run's parse-status counts and profile as `runs` columns, the profile) from one
     aggregation of its extractions."""
     profile = profile_from_extractions(extractions, max_items)
@@ -164,7 +171,7 @@ def count_and_profile(extractions: Any, run_id: str, max_items: int = 0) -> tupl
              "profile_json": json.dumps(profile, ensure_ascii=False, sort_keys=True)}, profile)
 
 
-def check_drift(spark: Any, config: JobConfig, summary: Any,
+def check_drift(spark: SparkSession, config: JobConfig, summary: RunSummary,
                 recent: Future[list[dict[str, Any]]] | None) -> dict[str, Any]:
     """Compare the finished run with the previous ones; returns its `runs` columns that change
     (profile_json with the article counts, drift_warnings), warnings also logged. `recent`: the

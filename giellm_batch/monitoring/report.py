@@ -16,11 +16,14 @@ import html
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.monitoring.charts import bar_chart, line_chart
 from giellm_batch.spark.concurrent_jobs import concurrently
 from giellm_batch.storage import storage_for
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 log = logging.getLogger("giellm_batch.monitoring.report")
 TREND_RUNS = 20
@@ -32,11 +35,11 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _collect(df: Any) -> list[Any]:
+def _collect(df: DataFrame) -> list[Row]:
     return list(df.collect())
 
 
-def gather(spark: Any, warehouse: str, run_id: str | None = None) -> dict[str, Any]:
+def gather(spark: SparkSession, warehouse: str, run_id: str | None = None) -> dict[str, Any]:
     """Everything the page shows for a recorded run (the newest without `run_id`), read from the tables."""
     from pyspark.sql import functions as F
 
@@ -59,7 +62,7 @@ def gather(spark: Any, warehouse: str, run_id: str | None = None) -> dict[str, A
 RUN_SECTIONS = ("quarantine", "extractions", "entities", "relations", "events")
 
 
-def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[str, Any],
+def gather_run(spark: SparkSession, warehouse: str, row: dict[str, Any], sources: dict[str, DataFrame],
                previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The page's data for the run `row` (a `runs` row as a dict), whose rows of each table in
     RUN_SECTIONS are `sources[name]`; a missing source is a section with nothing in it.
@@ -71,7 +74,7 @@ def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[st
 
     from giellm_batch.monitoring import runs
 
-    queries: dict[str, Any] = {}
+    queries: dict[str, DataFrame] = {}
     if "quarantine" in sources:
         queries["quarantine"] = (
             sources["quarantine"].groupBy("stage", F.substring("reason", 1, 90).alias("reason"))
@@ -108,7 +111,7 @@ def gather_run(spark: Any, warehouse: str, row: dict[str, Any], sources: dict[st
     return data
 
 
-def _collect_into(data: dict[str, Any], name: str, df: Any) -> None:
+def _collect_into(data: dict[str, Any], name: str, df: DataFrame) -> None:
     data[name] = _collect(df)
 
 
@@ -188,8 +191,9 @@ def render(data: dict[str, Any]) -> str:
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def write_run_report(spark: Any, warehouse: str, run_id: str, row: dict[str, Any] | None = None,
-                     sources: dict[str, Any] | None = None, previous: list[dict[str, Any]] | None = None) -> str | None:
+def write_run_report(spark: SparkSession, warehouse: str, run_id: str, row: dict[str, Any] | None = None,
+                     sources: dict[str, DataFrame] | None = None,
+                     previous: list[dict[str, Any]] | None = None) -> str | None:
     """Render the run's report next to the tables; never fails the run (logs instead). The job
     passes its `runs` row, its own rows per section and the earlier runs it read (see gather_run);
     otherwise all are read."""

@@ -15,11 +15,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch import schemas
 from giellm_batch.config.job_config import JobConfig
 from giellm_batch.warehouse import tables
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger("giellm_batch.monitoring.runs")
 
@@ -80,7 +83,7 @@ class Stopwatch:
         return json.dumps(self.seconds)
 
 
-def record_run(spark: Any, config: JobConfig, summary: RunSummary, started_at: datetime) -> dict[str, Any]:
+def record_run(spark: SparkSession, config: JobConfig, summary: RunSummary, started_at: datetime) -> dict[str, Any]:
     """Append the run's row to `runs`; returns the row (the run report is rendered from it)."""
     row = run_row(config, summary, started_at)
     append_run(spark, config, row)
@@ -98,7 +101,7 @@ def run_row(config: JobConfig, summary: RunSummary, started_at: datetime) -> dic
     }
 
 
-def append_run(spark: Any, config: JobConfig, row: dict[str, Any]) -> None:
+def append_run(spark: SparkSession, config: JobConfig, row: dict[str, Any]) -> None:
     try:
         df = spark.createDataFrame([row], schema=schemas.TABLES["runs"].schema)
         tables.append_rows(spark, config.output.warehouse, "runs", df)
@@ -110,7 +113,7 @@ def append_run(spark: Any, config: JobConfig, row: dict[str, Any]) -> None:
 RECENT_RUNS = 100
 
 
-def recent_runs(spark: Any, warehouse: str, pipeline_hash: str, run_id: str, *, before: datetime | None = None,
+def recent_runs(spark: SparkSession, warehouse: str, pipeline_hash: str, run_id: str, *, before: datetime | None = None,
                 limit: int | None = RECENT_RUNS) -> list[dict[str, Any]]:
     """This pipeline's `runs` rows other than `run_id` (started no later than `before`, if given),
     newest first, at most `limit` (None: all): one small query serves both the drift check and the
@@ -124,7 +127,7 @@ def recent_runs(spark: Any, warehouse: str, pipeline_hash: str, run_id: str, *, 
     return [r.asDict() for r in (rows if limit is None else rows.limit(limit)).collect()]
 
 
-def record_lost_run(spark: Any, config: JobConfig, holder: dict[str, Any], taken_by: str) -> None:
+def record_lost_run(spark: SparkSession, config: JobConfig, holder: dict[str, Any], taken_by: str) -> None:
     """The row a killed run could not write: status failed, error naming why its lock was dead.
 
     Its config columns are the taker's (the dead run's config is not known; a retried nightly
@@ -147,7 +150,7 @@ def package_version() -> str:
         return "unknown"
 
 
-def engine_figures(generations: Any, engine_calls: int, seconds: float) -> tuple[dict[str, Any], int]:
+def engine_figures(generations: DataFrame, engine_calls: int, seconds: float) -> tuple[dict[str, Any], int]:
     """(the engines' `runs` columns, how many answers had no error) from one aggregation of the
     generation stage's rows; `seconds`: the stage's wall time."""
     from pyspark.sql import functions as F

@@ -14,10 +14,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch.schemas import TABLES
 from giellm_batch.spark.submit import spark_submit_command, submit_environment
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 REPO = Path(__file__).resolve().parents[2]
 # Columns that name the run that wrote a row, or when: they differ between any two runs.
@@ -90,7 +93,7 @@ def run(cmd: list[str], log_path: Path, *, kill_after: float | None = None, kill
     return Outcome(None if trigger else proc.returncode, time.monotonic() - started, trigger, text)
 
 
-def table_contents(spark: Any, warehouse: Path) -> dict[str, list[str]]:
+def table_contents(spark: SparkSession, warehouse: Path) -> dict[str, list[str]]:
     """Every table but `runs`, rows sorted, without the columns that name the writing run."""
     out = {}
     for name in TABLES:

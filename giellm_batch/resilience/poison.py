@@ -14,12 +14,15 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.isolation.faults import POISON_STAGES, poison_marker
 from giellm_batch.isolation.process import POISON_KINDS
 from giellm_batch.resilience.chaos import VOLATILE
 from giellm_batch.schemas import TABLES
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 GIANT_CHARS = 3_000_000
 # Tables compared row for row with the clean run, restricted to the clean articles. Not compared:
@@ -68,7 +71,7 @@ def _livedoor(path: Path, article_id: str, title: str, body: str) -> None:
     path.write_text(f"https://example.com/{article_id}\n2025-05-01T09:00:00+0900\n{title}\n{body}\n", encoding="utf-8")
 
 
-def table_rows(spark: Any, warehouse: Path, name: str, article_ids: frozenset[str] | None = None) -> list[str]:
+def table_rows(spark: SparkSession, warehouse: Path, name: str, article_ids: frozenset[str] | None = None) -> list[str]:
     """A table's rows as sorted strings, without the columns that name the writing run; only the
     rows of `article_ids` when given."""
     from pyspark.sql import functions as F
@@ -79,7 +82,7 @@ def table_rows(spark: Any, warehouse: Path, name: str, article_ids: frozenset[st
     return sorted(map(str, df.select([c for c in df.columns if c not in VOLATILE]).collect()))
 
 
-def compare(spark: Any, clean: Path, poisoned: Path, poison: PoisonedInput) -> dict[str, Any]:
+def compare(spark: SparkSession, clean: Path, poisoned: Path, poison: PoisonedInput) -> dict[str, Any]:
     """quarantined: poison records quarantined with their expected stage; wrong: lines naming what
     differs (an unexpected quarantine row, a missing one, a result table unlike the clean run's)."""
     from pyspark.sql import functions as F
@@ -102,6 +105,6 @@ def compare(spark: Any, clean: Path, poisoned: Path, poison: PoisonedInput) -> d
     return {"quarantined": quarantined, "wrong": wrong}
 
 
-def snapshot(spark: Any, warehouse: Path) -> dict[str, list[str]]:
+def snapshot(spark: SparkSession, warehouse: Path) -> dict[str, list[str]]:
     """Every table but `runs`: a rerun that changes none of them is a no-op."""
     return {name: table_rows(spark, warehouse, name) for name in TABLES if name != "runs"}

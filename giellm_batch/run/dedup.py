@@ -5,12 +5,15 @@ once, ever (news repeats itself: wire copy, boilerplate lines, corrections). The
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch.warehouse import tables
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
-def cache_rows(generations: Any, requests: Any, stamp: dict[str, str]) -> Any:
+
+def cache_rows(generations: DataFrame, requests: DataFrame, stamp: dict[str, str]) -> DataFrame:
     """New prompt_cache rows: this run's successful engine outputs."""
     from pyspark.sql import functions as F
 
@@ -22,5 +25,5 @@ def cache_rows(generations: Any, requests: Any, stamp: dict[str, str]) -> Any:
         F.lit(stamp["run_id"]).alias("run_id"), F.current_timestamp().alias("cached_at"))
 
 
-def read_cache(spark: Any, warehouse: str) -> Any:
+def read_cache(spark: SparkSession, warehouse: str) -> DataFrame:
     return tables.read_table(spark, warehouse, "prompt_cache")

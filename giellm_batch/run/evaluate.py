@@ -15,11 +15,14 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from giellm_batch.config.job_config import ConfigError, load_config
+from giellm_batch.config.job_config import ConfigError, JobConfig, load_config
 from giellm_batch.giellm.metrics import LabelledRecord, format_table, load_labelled, score
 from giellm_batch.run.job import DEFAULT_CONFIG
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +40,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model directory to score (overrides model.path; model.name follows it)")
 
 
-def _predict(config: Any, spark: Any, records: list[LabelledRecord]) -> tuple[list[str | None], list[bool]]:
+def _predict(config: JobConfig, spark: SparkSession,
+             records: list[LabelledRecord]) -> tuple[list[str | None], list[bool]]:
     import pandas as pd
 
     from giellm_batch.steps.chain import extract_frame
@@ -94,7 +98,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_table(spark: Any, config: Any, report: dict[str, Any]) -> None:
+def _write_table(spark: SparkSession, config: JobConfig, report: dict[str, Any]) -> None:
     from giellm_batch import schemas
 
     now = datetime.now(UTC)

@@ -84,7 +84,7 @@ class Selected:
     inputs: DataFrame  # every record read, with its `state`
     rejected: DataFrame  # rejected at read: quarantine
     todo: DataFrame  # the articles this run processes
-    finished_files: Any  # manifest rows of the files this run finishes
+    finished_files: DataFrame  # manifest rows of the files this run finishes
     figures: dict[str, int]  # articles_in, articles_skipped, files_skipped, articles_deferred
     n_rejected: int
     n_changed: int

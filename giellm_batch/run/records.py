@@ -6,14 +6,17 @@ Pure DataFrame -> DataFrame functions (no writes), so they can be checked on sma
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.config.job_config import JobConfig
 from giellm_batch.isolation.process import POISON_KINDS
 from giellm_batch.schemas import ITEMS
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
 
-def _with_stamp(df: Any, stamp: dict[str, str]) -> Any:
+
+def _with_stamp(df: DataFrame, stamp: dict[str, str]) -> DataFrame:
     from pyspark.sql import functions as F
 
     for name, value in stamp.items():
@@ -21,7 +24,7 @@ def _with_stamp(df: Any, stamp: dict[str, str]) -> Any:
     return df
 
 
-def quarantine_rows(rejected: Any, unprocessed: Any | None, stamp: dict[str, str]) -> Any:
+def quarantine_rows(rejected: DataFrame, unprocessed: DataFrame | None, stamp: dict[str, str]) -> DataFrame:
     """Rows for the quarantine table: read/validation rejects, and articles that could not be
     processed (`unprocessed` carries a `reason`: nothing left after splitting, too long for the
     model, or a record isolated for crashing, hanging or exhausting memory in a later step).
@@ -40,7 +43,7 @@ def quarantine_rows(rejected: Any, unprocessed: Any | None, stamp: dict[str, str
     return _with_stamp(rows.withColumn("quarantined_at", F.current_timestamp()), stamp)
 
 
-def _stage(reason: str, default: str) -> Any:
+def _stage(reason: str, default: str) -> Column:
     """The isolation kind a `reason` column starts with, else `default`."""
     from pyspark.sql import functions as F
 
@@ -51,7 +54,7 @@ def _stage(reason: str, default: str) -> Any:
 POISON_REASON = f"^({'|'.join(POISON_KINDS)}): "  # reasons of records isolation/process.py quarantined
 
 
-def poisoned_articles(extractions: Any) -> list[tuple[str, str]]:
+def poisoned_articles(extractions: DataFrame) -> list[tuple[str, str]]:
     """(article_id, reason) of the articles with an extraction row that a crash, hang or memory
     exhaustion isolated (prompt, generate or parse step): such an article is quarantined whole."""
     from pyspark.sql import functions as F
@@ -61,7 +64,7 @@ def poisoned_articles(extractions: Any) -> list[tuple[str, str]]:
     return [(r["article_id"], r["reason"]) for r in rows]
 
 
-def article_rows(done: Any, sentences: Any, stamp: dict[str, str]) -> Any:
+def article_rows(done: DataFrame, sentences: DataFrame, stamp: dict[str, str]) -> DataFrame:
     from pyspark.sql import functions as F
 
     counts = sentences.groupBy("article_id").agg(F.count("*").cast("int").alias("n_sentences"))
@@ -81,8 +84,8 @@ def result_sizes(profile: dict[str, Any], config: JobConfig, n_sentences: int) -
 
 
 def result_rows(
-    sentences: Any, extractions: Any, dates: Any, config: JobConfig, stamp: dict[str, str]
-) -> dict[str, Any]:
+    sentences: DataFrame, extractions: DataFrame, dates: DataFrame, config: JobConfig, stamp: dict[str, str]
+) -> dict[str, DataFrame]:
     """Rows for sentences, extractions and the four item tables (`dates`: article_id, published_date)."""
     from pyspark.sql import functions as F
 
@@ -97,12 +100,13 @@ def result_rows(
     for task in config.selected_tasks():
         by_table.setdefault(task.records, []).append(task.name)
 
-    def of(table: str) -> Any:
+    def of(table: str) -> DataFrame:
         return items.filter(F.col("task").isin(by_table.get(table, [])))
 
-    keys = ["article_id", "published_date", "sentence_idx", "task", F.col("it.item_idx").alias("item_idx"),
+    keys: list[Column | str] = ["article_id", "published_date", "sentence_idx", "task",
+                                F.col("it.item_idx").alias("item_idx"),
             "text_label"]
-    pair_cols = [
+    pair_cols: list[Column | str] = [
         *keys, F.col("it.label").alias("label"), F.col("it.label_known").alias("label_known"),
         first["text"].alias("span"), first["char_start"].alias("char_start"),
         first["char_end"].alias("char_end"), first["grounded"].alias("grounded"),

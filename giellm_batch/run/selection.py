@@ -11,10 +11,13 @@ left by an interrupted run). With --reprocess nothing counts as done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch.isolation.process import POISON_KINDS
 from giellm_batch.warehouse import tables
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class EarlierIsolations:
     articles: frozenset[tuple[str, str]] = frozenset()
 
 
-def earlier_isolations(spark: Any, warehouse: str, pipeline_hash: str) -> EarlierIsolations:
+def earlier_isolations(spark: SparkSession, warehouse: str, pipeline_hash: str) -> EarlierIsolations:
     from pyspark.sql import functions as F
 
     rows = (tables.read_table(spark, warehouse, "quarantine")
@@ -42,8 +45,8 @@ def earlier_isolations(spark: Any, warehouse: str, pipeline_hash: str) -> Earlie
     return EarlierIsolations(decoded, articles)
 
 
-def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reprocess: bool,
-               isolated: frozenset[tuple[str, str]] = frozenset()) -> Any:
+def classified(spark: SparkSession, raw: DataFrame, warehouse: str, pipeline_hash: str, reprocess: bool,
+               isolated: frozenset[tuple[str, str]] = frozenset()) -> DataFrame:
     """Every input record read (`raw`: input.reading.read_articles rows, of every file or of those
     manifest.read_input chose) with its `state` and `duplicate_id` (one row per record; the caller
     stages it once, so the selection does not change when the articles table is written later)."""
@@ -77,7 +80,7 @@ def classified(spark: Any, raw: Any, warehouse: str, pipeline_hash: str, reproce
 TO_PROCESS = ("unfinished", "changed")  # the states of the records a run processes
 
 
-def _size_columns() -> list[Any]:
+def _size_columns() -> list[Column]:
     """Records (`n`) and body characters (`chars`): what a run holds in the driver when it is small
     (run/driver.py)."""
     from pyspark.sql import functions as F
@@ -85,7 +88,7 @@ def _size_columns() -> list[Any]:
     return [F.count(F.lit(1)).alias("n"), F.sum(F.length("body")).alias("chars")]
 
 
-def tally(inputs: Any) -> tuple[dict[str, int], int]:
+def tally(inputs: DataFrame) -> tuple[dict[str, int], int]:
     """Records per state of `inputs` (classified, staged), and the body characters of those to
     process: one aggregation."""
     rows = inputs.groupBy("state").agg(*_size_columns()).collect()
@@ -93,13 +96,15 @@ def tally(inputs: Any) -> tuple[dict[str, int], int]:
             sum(int(r["chars"] or 0) for r in rows if r["state"] in TO_PROCESS))
 
 
-def size(articles: Any) -> tuple[int, int]:
+def size(articles: DataFrame) -> tuple[int, int]:
     """(records, body characters) of `articles`, e.g. a run's window: one aggregation."""
     row = articles.agg(*_size_columns()).first()
+    assert row is not None  # an aggregation without grouping has exactly one row
     return int(row["n"]), int(row["chars"] or 0)
 
 
-def held_by_skipped_files(spark: Any, warehouse: str, pipeline_hash: str, inputs: Any, skipped: Any) -> Any | None:
+def held_by_skipped_files(spark: SparkSession, warehouse: str, pipeline_hash: str, inputs: DataFrame,
+                          skipped: DataFrame) -> DataFrame | None:
     """`inputs` (classified, staged) with each record rejected as a duplicate whose id was finished
     from another file that this run skipped unread (unchanged), or None when there is none.
 
@@ -129,7 +134,7 @@ def held_by_skipped_files(spark: Any, warehouse: str, pipeline_hash: str, inputs
             .drop("_held_by"))
 
 
-def window(articles: Any, since: str | None, until: str | None, limit: int | None) -> Any:
+def window(articles: DataFrame, since: str | None, until: str | None, limit: int | None) -> DataFrame:
     """Articles published in [since, until] (YYYY-MM-DD, inclusive), at most `limit`, oldest first."""
     from pyspark.sql import functions as F
 
@@ -142,14 +147,14 @@ def window(articles: Any, since: str | None, until: str | None, limit: int | Non
     return articles
 
 
-def published_date() -> Any:
+def published_date() -> Column:
     """The article's own calendar day from `published_at` (ISO 8601); null when unparseable."""
     from pyspark.sql import functions as F
 
     return F.try_to_date(F.substring("published_at", 1, 10), "yyyy-MM-dd")
 
 
-def with_duplicate_ids_rejected(raw: Any) -> Any:
+def with_duplicate_ids_rejected(raw: DataFrame) -> DataFrame:
     """Reject every accepted record after the first with the same article_id (by record_key);
     `duplicate_id` marks them (which copy wins depends on the other records: manifest.py)."""
     from pyspark.sql import Window

@@ -13,9 +13,12 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch.config.job_config import SparkSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -55,7 +58,7 @@ def worker_environment() -> dict[str, str]:
     }
 
 
-def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
+def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> SparkSession:
     """Get or create the SparkSession for a job, with Delta enabled.
 
     `short_lived`: this process runs one job or command and exits (`giellm-batch run`), so a JVM it
@@ -107,7 +110,7 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> Any:
     return spark
 
 
-def _require_delta(spark: Any) -> None:
+def _require_delta(spark: SparkSession) -> None:
     from delta.tables import DeltaTable
 
     try:  # without the jars py4j answers with a JavaPackage, and calling it raises TypeError

@@ -26,6 +26,7 @@ from giellm_batch.steps.base import BatchStep, require_columns
 from giellm_batch.steps.plan import ExtractionPlan
 
 if TYPE_CHECKING:
+    from pyspark.accumulators import Accumulator
     from pyspark.sql.types import StructType
 
 log = logging.getLogger("giellm_batch.steps.generate")
@@ -83,7 +84,7 @@ class GenerateStep(BatchStep):
     name = "generate"
     needs = GENERATION_INPUT_COLUMNS
 
-    def __init__(self, plan: ExtractionPlan, progress: Any = None) -> None:
+    def __init__(self, plan: ExtractionPlan, progress: Accumulator[int] | None = None) -> None:
         self.plan = plan
         self.progress = progress
 
@@ -280,7 +281,7 @@ class _GenerationWorker:
     def step(self) -> None:
         self.answers.extend(self.feed.step())
 
-    def take(self, progress: Any) -> pd.DataFrame:
+    def take(self, progress: Accumulator[int] | None) -> pd.DataFrame:
         """GENERATION rows of the answers so far; the engine time since the last take is shared out
         over them (engine_ms), and every row carries the Spark task's start and this emit's wall clock
         (the driver derives the stage's span and the engines' idle share from them)."""

@@ -11,7 +11,10 @@ import logging
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("giellm_batch.steps.progress")
 
@@ -19,7 +22,7 @@ log = logging.getLogger("giellm_batch.steps.progress")
 class InferenceProgress:
     """Context manager: logs progress in a daemon thread while the inference stage runs."""
 
-    def __init__(self, spark: Any, total: int, interval_seconds: float, label: str) -> None:
+    def __init__(self, spark: SparkSession, total: int, interval_seconds: float, label: str) -> None:
         self.counter = spark.sparkContext.accumulator(0)
         self.total = total
         self.interval = interval_seconds

@@ -18,12 +18,15 @@ session helpers; nothing else of the package (layout rules in pyproject.toml).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from giellm_batch.storage.hadoop import HadoopStorage
 from giellm_batch.storage.interface import FileStatus, Storage
 from giellm_batch.storage.posix import PosixStorage, local_path
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = ["FileStatus", "HadoopStorage", "PosixStorage", "Storage", "is_local", "local_path", "storage_for"]
 
@@ -38,7 +41,7 @@ def is_local(path: str) -> bool:
     return urlsplit(path).scheme in ("", "file")
 
 
-def storage_for(spark: Any, path: str) -> Storage:
+def storage_for(spark: SparkSession | None, path: str) -> Storage:
     """The storage that holds `path`: the operating system's for local paths (atomic create-if-absent,
     no py4j round trip per call), Hadoop's in the driver JVM for every other scheme. `spark` is only
     used for the latter (None is fine for a local path)."""

@@ -9,16 +9,19 @@ interface promises; other Java errors propagate as py4j raised them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.storage.interface import FileStatus
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 class HadoopStorage:
     """Storage (interface.py) over the Hadoop FileSystem of each path, from the driver JVM."""
 
-    def __init__(self, spark: Any) -> None:
-        self._jvm = spark._jvm
+    def __init__(self, spark: SparkSession) -> None:
+        self._jvm: Any = spark._jvm  # py4j's view of the driver JVM: untyped
         self._conf = spark._jsc.hadoopConfiguration()
 
     def _resolve(self, path: str) -> tuple[Any, Any]:

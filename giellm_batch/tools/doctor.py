@@ -14,7 +14,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from giellm_batch.config.job_config import JobConfig
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def check_fugashi() -> Check:
                  fix)
 
 
-def check_config(path: str) -> tuple[Check, Any]:
+def check_config(path: str) -> tuple[Check, JobConfig | None]:
     from giellm_batch.config.job_config import ConfigError, load_config
 
     try:
@@ -89,7 +92,7 @@ def check_config(path: str) -> tuple[Check, Any]:
     return Check("config", True, f"{path} is valid"), config
 
 
-def check_model(config: Any) -> Check:
+def check_model(config: JobConfig) -> Check:
     model = config.model
     if model.source != "local":
         return Check("model", True, f"{model.path} (from the hub at run time)")
@@ -99,7 +102,7 @@ def check_model(config: Any) -> Check:
     return Check("model", has_config, f"{model.path} {'has' if has_config else 'has no'} config.json", fix)
 
 
-def check_gpus(config: Any) -> Check:
+def check_gpus(config: JobConfig) -> Check:
     wanted = config.execution.gpus_per_engine
     count = 0
     try:
@@ -114,7 +117,7 @@ def check_gpus(config: Any) -> Check:
                  "execution.gpus_per_engine: 0 for CPU engines")
 
 
-def check_warehouse(config: Any) -> Check:
+def check_warehouse(config: JobConfig) -> Check:
     warehouse = config.output.warehouse
     if "://" in warehouse:
         return Check("warehouse", True, f"{warehouse} (remote: checked by the first run)")

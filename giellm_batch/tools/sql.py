@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch.schemas import TABLES
 from giellm_batch.warehouse import tables
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
-def register_views(spark: Any, warehouse: str) -> list[str]:
+
+def register_views(spark: SparkSession, warehouse: str) -> list[str]:
     """Create a temporary view per existing table (named like the table); returns their names.
 
     A table written by an older version lacks the columns added since (e.g. `span_key`); its view
@@ -28,7 +31,7 @@ def register_views(spark: Any, warehouse: str) -> list[str]:
     return names
 
 
-def run_sql_file(spark: Any, warehouse: str, path: str | Path) -> Any:
+def run_sql_file(spark: SparkSession, warehouse: str, path: str | Path) -> DataFrame:
     """DataFrame of the query in `path` (one statement; `--` comments allowed)."""
     register_views(spark, warehouse)
     text = Path(path).read_text(encoding="utf-8")

@@ -19,11 +19,14 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch.schemas import ARTICLE_RESULT_TABLES
 from giellm_batch.storage import storage_for
 from giellm_batch.warehouse.tables import articles_with_rows, never_written, read_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("giellm_batch.warehouse.intents")
 
@@ -36,7 +39,7 @@ def marker_path(warehouse: str, pipeline_hash: str) -> str:
     return f"{_folder(warehouse)}/{pipeline_hash}"
 
 
-def pending(spark: Any, warehouse: str, pipeline_hash: str) -> bool:
+def pending(spark: SparkSession, warehouse: str, pipeline_hash: str) -> bool:
     """May a run of this pipeline have left partial rows (its marker is there)?
 
     A warehouse without the `_intents` folder was written by a version without markers (or never
@@ -48,17 +51,17 @@ def pending(spark: Any, warehouse: str, pipeline_hash: str) -> bool:
         never_written(spark, warehouse, name) for name in ARTICLE_RESULT_TABLES)
 
 
-def mark(spark: Any, warehouse: str, pipeline_hash: str, run_id: str) -> None:
+def mark(spark: SparkSession, warehouse: str, pipeline_hash: str, run_id: str) -> None:
     """Record, before the first result write, that this run is about to write rows."""
     body = json.dumps({"run_id": run_id, "written_at": datetime.now(UTC).isoformat()})
     storage_for(spark, warehouse).write_bytes(marker_path(warehouse, pipeline_hash), body.encode())
 
 
-def clear(spark: Any, warehouse: str, pipeline_hash: str) -> None:
+def clear(spark: SparkSession, warehouse: str, pipeline_hash: str) -> None:
     storage_for(spark, warehouse).delete(marker_path(warehouse, pipeline_hash))
 
 
-def orphaned_articles(spark: Any, warehouse: str, pipeline_hash: str) -> int:
+def orphaned_articles(spark: SparkSession, warehouse: str, pipeline_hash: str) -> int:
     """How many articles have result rows of this pipeline (in any result table) but no `articles`
     row: what an interrupted run left behind. Only run when a marker was found: it scans the tables."""
     from pyspark.sql import functions as F
@@ -70,7 +73,7 @@ def orphaned_articles(spark: Any, warehouse: str, pipeline_hash: str) -> int:
     return int(written.join(done.select("article_id"), "article_id", "left_anti").count())
 
 
-def settle(spark: Any, warehouse: str, pipeline_hash: str, found: bool) -> None:
+def settle(spark: SparkSession, warehouse: str, pipeline_hash: str, found: bool) -> None:
     """After this run's `articles` commit: remove the marker when nothing partial can remain.
 
     `found`: a marker was there before this run wrote (else it is this run's own, and all of this

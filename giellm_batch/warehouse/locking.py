@@ -31,9 +31,12 @@ import os
 import socket
 import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.storage import storage_for
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("giellm_batch.warehouse.locking")
 DEFAULT_STALE_SECONDS = 120.0
@@ -50,7 +53,7 @@ class LockLost(RuntimeError):
 class _LockFile:
     """The lock file, on whatever store holds the warehouse: create-if-absent, read, replace, delete."""
 
-    def __init__(self, spark: Any, warehouse: str) -> None:
+    def __init__(self, spark: SparkSession, warehouse: str) -> None:
         self.path = f"{warehouse.rstrip('/')}/_lock/LOCK"
         self.storage = storage_for(spark, self.path)
 
@@ -186,7 +189,8 @@ class Lease:
             self.lock.delete()
 
 
-def acquire(spark: Any, warehouse: str, run_id: str, stale_after_seconds: float = DEFAULT_STALE_SECONDS) -> Lease:
+def acquire(spark: SparkSession, warehouse: str, run_id: str,
+            stale_after_seconds: float = DEFAULT_STALE_SECONDS) -> Lease:
     """Take the warehouse lock for `run_id` (taking over a dead holder's) or raise WarehouseLocked."""
     lock = _LockFile(spark, warehouse)
     record = _record(run_id, datetime.now(UTC).isoformat(), stale_after_seconds)
@@ -214,7 +218,7 @@ def acquire(spark: Any, warehouse: str, run_id: str, stale_after_seconds: float 
     raise WarehouseLocked(f"could not take the lock on {warehouse}; this run wrote nothing. Retry.")
 
 
-def release(spark: Any, warehouse: str, run_id: str | None = None) -> None:
+def release(spark: SparkSession, warehouse: str, run_id: str | None = None) -> None:
     """Drop the lock: only `run_id`'s own, or any lock when run_id is None (`giellm-batch unlock`)."""
     lock = _LockFile(spark, warehouse)
     holder = _holder(lock.read())

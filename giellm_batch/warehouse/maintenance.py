@@ -9,10 +9,13 @@ older snapshots and the Change Data Feed of the last week keep working.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.schemas import TABLES
 from giellm_batch.warehouse import tables
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("giellm_batch.warehouse.maintenance")
 
@@ -31,7 +34,7 @@ DEFAULT_RETENTION_HOURS = 168.0
 LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
-def _size_listing_to_the_cluster(spark: Any) -> None:
+def _size_listing_to_the_cluster(spark: SparkSession) -> None:
     """VACUUM lists a table's folders in a Spark job of this many Spark tasks; Spark's default
     (10,000) is sized for huge partitioned tables, and on a small table scheduling them takes several
     times longer than a few per core (docs/measurements.md). A few Spark tasks per core list even
@@ -40,7 +43,7 @@ def _size_listing_to_the_cluster(spark: Any) -> None:
         spark.conf.set(LISTING_PARALLELISM, str(max(4, 4 * spark.sparkContext.defaultParallelism)))
 
 
-def optimize(spark: Any, warehouse: str, *, zorder: bool = False, vacuum: bool = True,
+def optimize(spark: SparkSession, warehouse: str, *, zorder: bool = False, vacuum: bool = True,
              retention_hours: float = DEFAULT_RETENTION_HOURS,
              only: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """Compact (and optionally Z-order) every table (or `only` these), then vacuum. Returns metrics."""

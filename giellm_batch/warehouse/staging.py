@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giellm_batch.storage import storage_for
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger("giellm_batch.run.driver")
 
 
-def stage(df: Any, staging: str, name: str, in_driver: bool = False) -> Any:
+def stage(df: DataFrame, staging: str, name: str, in_driver: bool = False) -> DataFrame:
     """Materialise `df` once (parquet under the run's staging folder) and read it back; with
     `in_driver` (the caller knows the rows are few) collect it and serve it from the driver."""
     started = time.monotonic()
@@ -36,7 +39,7 @@ def stage(df: Any, staging: str, name: str, in_driver: bool = False) -> Any:
     return df.sparkSession.read.parquet(path)
 
 
-def remove_other_runs(spark: Any, warehouse: str, run_id: str) -> None:
+def remove_other_runs(spark: SparkSession, warehouse: str, run_id: str) -> None:
     """Staging folders of runs that died (this run holds the lock: no other run is live)."""
     storage = storage_for(spark, warehouse)
     for entry in storage.list_folder(f"{warehouse.rstrip('/')}/_staging"):  # [] when there is none
@@ -44,6 +47,6 @@ def remove_other_runs(spark: Any, warehouse: str, run_id: str) -> None:
             storage.delete(entry.path)
 
 
-def remove(spark: Any, path: str) -> None:
+def remove(spark: SparkSession, path: str) -> None:
     """The run's staging folder with everything in it (nothing happens when there is none)."""
     storage_for(spark, path).delete(path)

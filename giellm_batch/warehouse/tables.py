@@ -12,12 +12,15 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.schemas import TABLES, TableSpec
-
 from giellm_batch.spark.concurrent_jobs import concurrently
 from giellm_batch.storage import FileStatus, Storage, storage_for
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
 
 log = logging.getLogger("giellm_batch.warehouse.tables")
 _COMMIT = re.compile(r"\d{20}\.json")
@@ -27,13 +30,13 @@ def table_path(warehouse: str, name: str) -> str:
     return f"{warehouse.rstrip('/')}/{name}"
 
 
-def table_exists(spark: Any, warehouse: str, name: str) -> bool:
+def table_exists(spark: SparkSession, warehouse: str, name: str) -> bool:
     from delta.tables import DeltaTable
 
     return bool(DeltaTable.isDeltaTable(spark, table_path(warehouse, name)))
 
 
-def ensure_table(spark: Any, warehouse: str, spec: TableSpec) -> None:
+def ensure_table(spark: SparkSession, warehouse: str, spec: TableSpec) -> None:
     from delta.tables import DeltaTable
 
     log.info("table %s: creating if absent", spec.name)
@@ -48,7 +51,7 @@ def ensure_table(spark: Any, warehouse: str, spec: TableSpec) -> None:
     builder.execute()
 
 
-def ensure_all_tables(spark: Any, warehouse: str) -> None:
+def ensure_all_tables(spark: SparkSession, warehouse: str) -> None:
     """Create every missing table, first setting aside any a killed run left half-created; bring
     existing ones up to this version's columns. Tables are independent: done concurrently."""
 
@@ -67,13 +70,13 @@ def ensure_all_tables(spark: Any, warehouse: str) -> None:
     concurrently([functools.partial(ensure, spec) for spec in TABLES.values()])
 
 
-def missing_columns(current: Any, wanted: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def missing_columns(current: StructType, wanted: StructType, prefix: str = "") -> list[tuple[str, DataType]]:
     """(column path, type) of every field in `wanted` that `current` lacks, nested struct fields
     (also inside arrays: `arguments.element.key`) included. Types of existing fields are not compared."""
     from pyspark.sql.types import ArrayType, StructType
 
     have = {f.name: f.dataType for f in current.fields}
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, DataType]] = []
     for field in wanted.fields:
         path = f"{prefix}`{field.name}`"
         if field.name not in have:
@@ -88,7 +91,7 @@ def missing_columns(current: Any, wanted: Any, prefix: str = "") -> list[tuple[s
     return out
 
 
-def add_missing_columns(spark: Any, warehouse: str, spec: TableSpec) -> None:
+def add_missing_columns(spark: SparkSession, warehouse: str, spec: TableSpec) -> None:
     """A table made by an older version gains the columns added since (one commit, only when needed)."""
     current = spark.read.format("delta").load(table_path(warehouse, spec.name)).schema
     missing = missing_columns(current, spec.schema)
@@ -131,7 +134,7 @@ def _first_commit_readable(storage: Storage, commit: FileStatus) -> bool:
     return actions is not None and any("metaData" in action for action in actions)
 
 
-def never_written(spark: Any, warehouse: str, name: str) -> bool:
+def never_written(spark: SparkSession, warehouse: str, name: str) -> bool:
     """Is the table exactly as created: one version-0 commit that adds no file?
 
     Read from the log folder's listing and that one small file, without loading a Delta snapshot
@@ -145,7 +148,7 @@ def never_written(spark: Any, warehouse: str, name: str) -> bool:
     return actions is not None and not any("add" in action for action in actions)
 
 
-def set_aside_unborn_table(spark: Any, warehouse: str, name: str) -> bool:
+def set_aside_unborn_table(spark: SparkSession, warehouse: str, name: str) -> bool:
     """Move a table folder that holds no committed version to `<warehouse>/_trash/`.
 
     Why: a run killed while creating a table leaves a folder that is neither empty nor a Delta
@@ -172,7 +175,7 @@ def set_aside_unborn_table(spark: Any, warehouse: str, name: str) -> bool:
     return True
 
 
-def conform(df: Any, spec: TableSpec) -> Any:
+def conform(df: DataFrame, spec: TableSpec) -> DataFrame:
     """`df` with exactly the table's columns, in order, cast to the table's types."""
     from pyspark.sql import functions as F
 
@@ -187,7 +190,8 @@ def conform(df: Any, spec: TableSpec) -> Any:
 _VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_at", "package_version"}
 
 
-def upsert(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles: Any = None,
+def upsert(spark: SparkSession, warehouse: str, name: str, rows: DataFrame, *,
+           replace_articles: DataFrame | None = None,
            pipeline_hash: str | None = None) -> None:
     """One MERGE (one atomic Delta commit) of `rows` into table `name`, keyed by the table's keys.
 
@@ -204,7 +208,7 @@ def upsert(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles
     keys = list(spec.keys)
     source = conform(rows, spec).dropDuplicates(keys).withColumn("_op", F.lit("upsert"))
     if replace_articles is not None:
-        existing = (read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == pipeline_hash)
+        existing = (read_table(spark, warehouse, name).filter(F.col("pipeline_hash") == F.lit(pipeline_hash))
                     .join(replace_articles.select("article_id").distinct(), "article_id", "left_semi"))
         stale = existing.select(*keys).join(source.select(*keys), keys, "left_anti").withColumn("_op", F.lit("delete"))
         source = source.unionByName(stale, allowMissingColumns=True)
@@ -221,12 +225,12 @@ def upsert(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles
     merge.whenNotMatchedInsert(condition="s._op = 'upsert'", values=assignments).execute()
 
 
-def is_empty(spark: Any, warehouse: str, name: str) -> bool:
+def is_empty(spark: SparkSession, warehouse: str, name: str) -> bool:
     """Does the table hold no data file (a first run)? Known from its snapshot: no Spark job."""
     return not len(read_table(spark, warehouse, name)._jdf.inputFiles())
 
 
-def _rows_by_table(spark: Any, warehouse: str, names: Sequence[str], pipeline_hash: str) -> list[Any]:
+def _rows_by_table(spark: SparkSession, warehouse: str, names: Sequence[str], pipeline_hash: str) -> list[DataFrame]:
     """(_table, article_id) rows of this pipeline per table of `names` that holds any rows; tables
     never written or empty are left out from their log and snapshot (no Spark job)."""
     from pyspark.sql import functions as F
@@ -236,14 +240,15 @@ def _rows_by_table(spark: Any, warehouse: str, names: Sequence[str], pipeline_ha
             for name in names if not never_written(spark, warehouse, name) and not is_empty(spark, warehouse, name)]
 
 
-def articles_with_rows(spark: Any, warehouse: str, names: Sequence[str], pipeline_hash: str) -> Any | None:
+def articles_with_rows(spark: SparkSession, warehouse: str, names: Sequence[str],
+                       pipeline_hash: str) -> DataFrame | None:
     """DataFrame (article_id, distinct) of the articles that any of tables `names` holds rows of under
     this pipeline, or None when all of them are empty (known without a Spark job)."""
     ids = [frame.select("article_id") for frame in _rows_by_table(spark, warehouse, names, pipeline_hash)]
     return functools.reduce(lambda a, b: a.unionByName(b), ids).distinct() if ids else None
 
 
-def tables_with_rows_for(spark: Any, warehouse: str, names: Sequence[str], articles: Any,
+def tables_with_rows_for(spark: SparkSession, warehouse: str, names: Sequence[str], articles: DataFrame,
                          pipeline_hash: str) -> frozenset[str]:
     """Which of tables `names` hold rows of these articles under this pipeline (leftovers to
     replace): one query over all of them, so each table's write knows without asking again."""
@@ -256,7 +261,8 @@ def tables_with_rows_for(spark: Any, warehouse: str, names: Sequence[str], artic
     return frozenset(str(r["_table"]) for r in hits)
 
 
-def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_articles: Any = None,
+def write_rows(spark: SparkSession, warehouse: str, name: str, rows: DataFrame, *,
+           replace_articles: DataFrame | None = None,
                pipeline_hash: str | None = None, leftovers: bool = True, n_rows: int | None = None,
                fresh_keys: bool = False) -> None:
     """Write `rows` with the semantics of `upsert`, taking the cheap path when it is the same.
@@ -294,7 +300,7 @@ def write_rows(spark: Any, warehouse: str, name: str, rows: Any, *, replace_arti
 SINGLE_SPARK_TASK_ROWS = 200_000
 
 
-def _by_partition(rows: Any, spec: TableSpec, n_rows: int | None = None) -> Any:
+def _by_partition(rows: DataFrame, spec: TableSpec, n_rows: int | None = None) -> DataFrame:
     """`rows` without duplicate keys, each table partition (publication day) in one Spark partition.
 
     Why: rows spread over every shuffle partition write one small file per (Spark task, day): a
@@ -312,7 +318,7 @@ def _by_partition(rows: Any, spec: TableSpec, n_rows: int | None = None) -> Any:
     return rows.dropDuplicates(keys)
 
 
-def append_rows(spark: Any, warehouse: str, name: str, df: Any) -> None:
+def append_rows(spark: SparkSession, warehouse: str, name: str, df: DataFrame) -> None:
     spec = TABLES[name]
     ensure_table(spark, warehouse, spec)
     # mergeSchema: a warehouse made by an older version gains the columns added since (e.g. in `runs`)
@@ -320,5 +326,5 @@ def append_rows(spark: Any, warehouse: str, name: str, df: Any) -> None:
         table_path(warehouse, name))
 
 
-def read_table(spark: Any, warehouse: str, name: str) -> Any:
+def read_table(spark: SparkSession, warehouse: str, name: str) -> DataFrame:
     return spark.read.format("delta").load(table_path(warehouse, name))
