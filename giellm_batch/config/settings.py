@@ -20,7 +20,6 @@ from giellm_batch.isolation.process import IsolationLimits
 InputFormat = Literal["livedoor", "jsonl", "parquet", "delta"]
 INPUT_FORMATS: tuple[str, ...] = typing.get_args(InputFormat)
 Decoding = Literal["grounded", "regex", "free"]
-DECODING_MODES: tuple[str, ...] = typing.get_args(Decoding)
 
 
 class ConfigError(ValueError):

@@ -71,7 +71,6 @@ class SpanRules:
     """EBNF rules whose start symbol `span` derives exactly the non-empty allowed substrings."""
 
     rules: str
-    n_rules: int
     n_starts: int  # 0: no character of the sentence can start a span (empty, or separators only)
 
 
@@ -112,7 +111,7 @@ def span_rules(sentence: str) -> SpanRules:
 
     start = alternatives(0)
     if not start:  # nothing groundable: task_grammar then admits no items at all
-        return SpanRules("", 0, 0)
+        return SpanRules("", 0)
     lines = [f"span ::= {' | '.join(start)}"]
     i = 0
     while i < len(order):
@@ -120,7 +119,7 @@ def span_rules(sentence: str) -> SpanRules:
         optional = "?" if ends_ok[state] else ""  # a span may stop here unless it would end on a space
         lines.append(f"{names[state]} ::= ({' | '.join(alternatives(state))}){optional}")
         i += 1
-    return SpanRules("\n".join(lines), len(lines), len(start))
+    return SpanRules("\n".join(lines), len(start))
 
 
 def _choice(words: Sequence[str], open_chars: int) -> str:

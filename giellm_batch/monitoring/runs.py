@@ -83,13 +83,6 @@ class Stopwatch:
         return json.dumps(self.seconds)
 
 
-def record_run(spark: SparkSession, config: JobConfig, summary: RunSummary, started_at: datetime) -> dict[str, Any]:
-    """Append the run's row to `runs`; returns the row (the run report is rendered from it)."""
-    row = run_row(config, summary, started_at)
-    append_run(spark, config, row)
-    return row
-
-
 def run_row(config: JobConfig, summary: RunSummary, started_at: datetime) -> dict[str, Any]:
     """The run's `runs` row, as a dict."""
     config_hash = hashlib.sha256(Path(config.source).read_bytes()).hexdigest()[:16]
@@ -140,7 +133,7 @@ def record_lost_run(spark: SparkSession, config: JobConfig, holder: dict[str, An
     summary = RunSummary(run_id=str(holder["run_id"]), warehouse=config.output.warehouse,
                          pipeline_hash=config.pipeline_hash(), status="failed",
                          error=f"lost: {holder.get('dead_because', 'dead')}; its lock was taken over by run {taken_by}")
-    record_run(spark, config, summary, started)
+    append_run(spark, config, run_row(config, summary, started))
 
 
 def package_version() -> str:

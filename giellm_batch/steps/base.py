@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pandas as pd
 
@@ -79,8 +79,3 @@ class BatchStep(ABC):
         """This step over one in-memory batch (unit tests, fuzzing): the same code Spark runs."""
         out = list(self(iter([frame[self.columns_of(list(frame.columns))]])))
         return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=self.yields.fieldNames())
-
-
-def describe(steps: tuple[Any, ...]) -> str:
-    """One line per step: name, needs -> yields (docs, `--help`, logs)."""
-    return "\n".join(f"{s.name}: {', '.join(s.needs)} -> {', '.join(s.yields.fieldNames())}" for s in steps)

@@ -27,8 +27,6 @@ def _worker_overflow(budget: PromptBudget) -> Callable[[str], int]:
     return _COUNTERS.get(budget) or _COUNTERS.setdefault(budget, budget.counter())
 
 
-SEGMENTED_COLUMNS = ("article_id", "sentence_idx", "text", "char_start", "char_end", "n_morphemes", "reject_reason")
-
 
 def segment_article(segmenter: Segmenter, overflow: Callable[[str], int] | None, article_id: Any,
                     body: Any, max_article_chars: int = 0) -> list[tuple[Any, ...]]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from giellm_batch.giellm.parsing import parse_output
-from giellm_batch.giellm.prompts import build_prompt, render_output
+from giellm_batch.giellm.prompts import render_output
 from giellm_batch.giellm.tasks import TaskRegistry, TaskSpec
 
 
@@ -177,11 +177,6 @@ def _ready_pair(record: dict[str, Any], registry: TaskRegistry, tasks: tuple[str
         raise RecordError(f"{name}: output {output!r} does not parse as a well-formed GIELLM output")
     group = str(record.get("group", record.get("article_id", text)))
     return [Pair(name, text, output, group, str(record.get("split") or split_of(group, heldout_share)))]
-
-
-def prompt_of(pair: Pair, registry: TaskRegistry) -> str:
-    task = registry.tasks[pair.task]
-    return build_prompt(task, registry.profiles[task.profile], pair.input)
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:

@@ -54,16 +54,8 @@ def companies() -> list[str]:
     return [b + k for b, k in itertools.product(BRANDS, COMPANY_KINDS)]
 
 
-def political_orgs() -> list[str]:
-    return [*PARTIES, *MINISTRIES]
-
-
 def teams() -> list[str]:
     return [c + t for c, t in itertools.product(CITIES, TEAM_NAMES)]
-
-
-def other_orgs() -> list[str]:
-    return [*ASSOCIATIONS, *teams(), *(c + "大学" for c in CITIES)]
 
 
 def universities() -> list[str]:
