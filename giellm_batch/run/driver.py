@@ -130,7 +130,7 @@ def _record(spark: SparkSession, config: JobConfig, summary: RunSummary, started
     concurrently([lambda: runs.append_run(spark, config, row), *(
         [lambda: report.write_run_report(spark, config.output.warehouse, summary.run_id, row, sources,
                                          _result(recent))] if config.monitoring.report else [])])
-    staging.remove(spark, f"{config.output.warehouse}/_staging/{summary.run_id}")
+    staging.remove(spark, config.output.warehouse, summary.run_id)
 
 
 def _result(future: Future[Any] | None) -> Any:

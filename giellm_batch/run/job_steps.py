@@ -71,7 +71,7 @@ class Run:
 
     @property
     def staging(self) -> str:
-        return f"{self.warehouse}/_staging/{self.run_id}"
+        return staging.folder(self.warehouse, self.run_id)
 
     def put(self, frame: DataFrame, name: str) -> DataFrame:
         """`frame` computed once (staging.stage): later steps and counts reuse it."""

@@ -51,8 +51,8 @@ class HadoopStorage:
         finally:
             stream.close()
 
-    def _create(self, fs: Any, target: Any, data: bytes, overwrite: bool) -> None:
-        stream = fs.create(target, overwrite)  # creates the missing parent folders
+    @staticmethod
+    def _write_all(stream: Any, data: bytes) -> None:
         try:
             stream.write(bytearray(data))  # py4j passes a bytearray as one Java byte[]
         finally:
@@ -60,7 +60,7 @@ class HadoopStorage:
 
     def write_bytes(self, path: str, data: bytes) -> None:
         fs, target = self._resolve(path)
-        self._create(fs, target, data, overwrite=True)
+        self._write_all(fs.create(target, True), data)  # creates the missing parent folders
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         # create(overwrite=false) is create-if-absent. Atomic on HDFS (the NameNode decides) and on
@@ -77,10 +77,7 @@ class HadoopStorage:
             if self._is(exc, "org.apache.hadoop.fs.FileAlreadyExistsException") and fs.isDirectory(target.getParent()):
                 return False
             raise
-        try:
-            stream.write(bytearray(data))
-        finally:
-            stream.close()
+        self._write_all(stream, data)
         return True
 
     def exists(self, path: str) -> bool:

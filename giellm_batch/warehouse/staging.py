@@ -39,14 +39,21 @@ def stage(df: DataFrame, staging: str, name: str, in_driver: bool = False) -> Da
     return df.sparkSession.read.parquet(path)
 
 
+def folder(warehouse: str, run_id: str = "") -> str:
+    """`<warehouse>/_staging`, or the staging folder of run `run_id` in it."""
+    root = f"{warehouse.rstrip('/')}/_staging"
+    return f"{root}/{run_id}" if run_id else root
+
+
 def remove_other_runs(spark: SparkSession, warehouse: str, run_id: str) -> None:
     """Staging folders of runs that died (this run holds the lock: no other run is live)."""
     storage = storage_for(spark, warehouse)
-    for entry in storage.list_folder(f"{warehouse.rstrip('/')}/_staging"):  # [] when there is none
+    for entry in storage.list_folder(folder(warehouse)):  # [] when there is none
         if entry.name != run_id:
             storage.delete(entry.path)
 
 
-def remove(spark: SparkSession, path: str) -> None:
-    """The run's staging folder with everything in it (nothing happens when there is none)."""
+def remove(spark: SparkSession, warehouse: str, run_id: str) -> None:
+    """Run `run_id`'s staging folder with everything in it (nothing happens when there is none)."""
+    path = folder(warehouse, run_id)
     storage_for(spark, path).delete(path)
