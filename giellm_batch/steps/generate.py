@@ -22,7 +22,7 @@ from giellm_batch.giellm.regex_constraint import task_regex
 from giellm_batch.isolation.failures import FATAL, failure
 from giellm_batch.isolation.faults import check_in_spark_task, poison_check
 from giellm_batch.isolation.process import Poisoned, map_isolated
-from giellm_batch.steps.base import BatchStep, require_columns
+from giellm_batch.steps.base import BatchStep
 from giellm_batch.steps.plan import ExtractionPlan
 
 if TYPE_CHECKING:
@@ -153,7 +153,6 @@ class _SliceProducer:
                  slice_size: int) -> None:
         try:
             for batch in batches:
-                require_columns(batch.columns, GENERATION_INPUT_COLUMNS, "generate")
                 for start in range(0, len(batch), slice_size):
                     if not self._put(prepare(batch.iloc[start:start + slice_size])):
                         return
