@@ -18,7 +18,7 @@ STAMP := $(VENV)/.giellm-setup-$(EXTRA)
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_SOURCE := $(if $(PIP_FIND_LINKS),,--extra-index-url $(TORCH_INDEX))
 
-.PHONY: setup trained-model run test test-fast lint clean browser
+.PHONY: setup trained-model run test test-fast lint clean browser s3-test-deps
 
 setup: $(STAMP) $(MODEL_DIR)/giellm_tiny_model.json
 
@@ -67,10 +67,21 @@ lint: setup
 browser:
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: lint browser
+# The object-storage tests run against a real S3 server (SeaweedFS, built once per machine from the
+# Go module proxy: ~10-15 min cold, then cached under ~/.cache/giellm-batch) through Spark's S3A
+# (hadoop-aws and the AWS SDK bundle, ~690 MB once into the Ivy cache).
+S3A_STAMP := $(VENV)/.giellm-s3a-jars
+$(S3A_STAMP): $(STAMP)
+	$(BIN)/python -m giellm_batch.spark.session --s3a
+	touch $(S3A_STAMP)
+
+s3-test-deps: $(S3A_STAMP)
+	bash scripts/build_seaweedfs.sh
+
+test: lint browser s3-test-deps
 	$(BIN)/python -m pytest --durations=10
 
-test-fast: lint
+test-fast: lint s3-test-deps
 	$(BIN)/python -m pytest -m "not slow"
 
 clean:

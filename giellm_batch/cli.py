@@ -85,12 +85,22 @@ def cmd_build_tiny_model(args: argparse.Namespace) -> int:
 
 
 def _warehouse_session(args: argparse.Namespace, command: str, master: str = "local[*]") -> tuple[SparkSession, str]:
-    """A local Spark session with Delta for a maintenance command, and the warehouse's absolute path."""
-    from giellm_batch.config.job_config import SparkSettings
+    """A local Spark session with Delta (and S3A for an s3a:// warehouse, set up from `--config`'s
+    object_store section) for a maintenance command, and the warehouse's absolute path or URI."""
+    from giellm_batch.config.job_config import ConfigError, ObjectStoreSettings, SparkSettings, load_config
+    from giellm_batch.spark.object_store import uses_s3a
     from giellm_batch.spark.session import build_spark
 
-    spark = build_spark(SparkSettings(master=master, app_name=f"giellm-batch-{command}"), short_lived=True)
-    return spark, str(Path(args.warehouse).resolve())
+    warehouse = args.warehouse if "://" in args.warehouse else str(Path(args.warehouse).resolve())
+    store = ObjectStoreSettings()
+    if getattr(args, "config", None):
+        try:
+            store = load_config(args.config, check_paths=False).object_store
+        except ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from exc
+    spark = build_spark(SparkSettings(master=master, app_name=f"giellm-batch-{command}"), short_lived=True,
+                        object_store=store if uses_s3a([warehouse]) else None)
+    return spark, warehouse
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -171,6 +181,10 @@ def cmd_spark_submit(args: argparse.Namespace) -> int:
     return 1  # not reached: exec replaced this process
 
 
+WAREHOUSE_CONFIG_HELP = ("job YAML whose object_store section reaches an s3a:// warehouse (endpoint, region, "
+                         "path style); credentials come from the environment or the instance role")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="giellm-batch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,17 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     sql = sub.add_parser("sql", help="run a query file from sql/ against a warehouse (tables become views)")
     sql.add_argument("file")
     sql.add_argument("--warehouse", default="warehouse")
+    sql.add_argument("--config", help=WAREHOUSE_CONFIG_HELP)
     sql.add_argument("--limit", type=int, default=50)
     sql.set_defaults(func=cmd_sql)
 
     rep = sub.add_parser("report", help="render the HTML report of a run (default: the latest) from the tables")
     rep.add_argument("--warehouse", default="warehouse")
+    rep.add_argument("--config", help=WAREHOUSE_CONFIG_HELP)
     rep.add_argument("--run", help="run_id (see the runs table); default: the latest run")
     rep.add_argument("--out", help="file to write (default: <warehouse>/_reports/<run>.html)")
     rep.set_defaults(func=cmd_report)
 
     opt = sub.add_parser("optimize", help="compact the tables (OPTIMIZE, optional Z-order) and VACUUM")
     opt.add_argument("--warehouse", default="warehouse")
+    opt.add_argument("--config", help=WAREHOUSE_CONFIG_HELP)
     opt.add_argument("--zorder", action="store_true", help="Z-order by the common filter columns")
     opt.add_argument("--no-vacuum", action="store_true")
     opt.add_argument("--table", action="append", default=[], help="only this table (repeatable; default all)")
@@ -232,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     unlock = sub.add_parser("unlock", help="remove a warehouse lock left by a run that was killed")
     unlock.add_argument("--warehouse", default="warehouse")
+    unlock.add_argument("--config", help=WAREHOUSE_CONFIG_HELP)
     unlock.set_defaults(func=cmd_unlock)
 
     doc = sub.add_parser("schema-doc", help="print the table reference (docs/tables.md)")

@@ -15,7 +15,15 @@ import pytest
 os.environ.setdefault("GIELLM_TEST_POISON", "1")
 os.environ.setdefault("GIELLM_TEST_POISON_LOG", f"/tmp/giellm-test-poison-{os.getpid()}.log")
 
-from giellm_batch.config.job_config import SparkSettings
+# The local S3 server's test credentials, in the environment before the test JVM starts: S3A reads
+# them there (its standard provider chain), as it would on a user's machine.
+from giellm_batch.tools import local_s3  # noqa: E402
+
+for _name, _value in (("AWS_ACCESS_KEY_ID", local_s3.ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", local_s3.SECRET_KEY),
+                      ("AWS_REGION", local_s3.REGION)):
+    os.environ[_name] = _value
+
+from giellm_batch.config.job_config import ObjectStoreSettings, SparkSettings  # noqa: E402
 from giellm_batch.giellm.tasks import TaskRegistry, load_task_registry
 from giellm_batch.schemas import TABLES
 
@@ -45,10 +53,31 @@ def spark(tiny_model: Path) -> Iterator[Any]:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # local[2,2]: two cores, and a failed task is retried once (the in-task fault test relies on it)
     conf = {"spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false"}  # as conf/smoke.yaml
+    # With S3A's jars from the start (a JVM's classpath is fixed when it starts); the `s3` fixture
+    # points S3A at the local server.
     session = build_spark(SparkSettings(master="local[2,2]", app_name="giellm-batch-tests", shuffle_partitions=2,
-                                        conf=conf))
+                                        conf=conf), object_store=ObjectStoreSettings())
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(spark, tmp_path_factory) -> Iterator[local_s3.LocalS3]:
+    """A real S3 server (SeaweedFS) on 127.0.0.1 for the whole session, with the test session's S3A
+    pointed at it. Built once per machine by scripts/build_seaweedfs.sh (minutes, cold)."""
+    from giellm_batch.spark.object_store import apply_s3a_settings
+
+    server = local_s3.start_local_s3(tmp_path_factory.mktemp("s3"))
+    apply_s3a_settings(spark, server.object_store(), {})
+    yield server
+    server.stop()
+
+
+def s3_settings(server: local_s3.LocalS3) -> tuple[str, ...]:
+    """Job arguments that point the job's object_store settings at `server`."""
+    store = server.object_store()
+    return ("--set", f"object_store.endpoint={store.endpoint}", "--set", f"object_store.region={store.region}",
+            "--set", "object_store.path_style=true")
 
 
 # Shared by the nightly and cluster tests: three articles, one task, run once per session.

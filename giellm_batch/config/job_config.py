@@ -28,6 +28,7 @@ from giellm_batch.config.settings import (
     JobConfig,
     ModelSettings,
     MonitoringSettings,
+    ObjectStoreSettings,
     OutputSettings,
     SegmentationSettings,
     SparkSettings,
@@ -36,7 +37,7 @@ from giellm_batch.giellm.tasks import TaskRegistry, load_task_registry
 
 __all__ = [
     "INPUT_FORMATS", "ColumnMapping", "ConfigError", "EngineSettings", "ExecutionSettings", "InputFormat",
-    "InputSettings", "JobConfig", "ModelSettings", "MonitoringSettings",
+    "InputSettings", "JobConfig", "ModelSettings", "MonitoringSettings", "ObjectStoreSettings",
     "OutputSettings", "SegmentationSettings", "SparkSettings",
     "load_config",
 ]
@@ -51,6 +52,7 @@ _SECTIONS: dict[str, type] = {
     "segmentation": SegmentationSettings,
     "execution": ExecutionSettings,
     "monitoring": MonitoringSettings,
+    "object_store": ObjectStoreSettings,
 }
 _TOP_KEYS = (*_SECTIONS, "tasks", "task_registry")
 # Keys of earlier versions, with what replaces them (an old config fails with this, not "unknown").
@@ -203,6 +205,7 @@ def load_config(
     if inp.skip_finished_files_from < -1:
         problems.append("input.skip_finished_files_from: must be >= 0 (files; 0 = always skip finished files) "
                         f"or -1 (never), got {inp.skip_finished_files_from}")
+    problems.extend(_check_object_store(sections["object_store"], inp.path, out.warehouse))
     if not out.lock_stale_seconds > 0:
         problems.append(f"output.lock_stale_seconds: must be > 0 (seconds), got {out.lock_stale_seconds}")
 
@@ -220,6 +223,7 @@ def load_config(
         task_registry=registry,
         execution=sections["execution"],
         monitoring=sections["monitoring"],
+        object_store=sections["object_store"],
     )
 
 
@@ -291,4 +295,17 @@ def _check_execution(ex: ExecutionSettings, engine: EngineSettings) -> list[str]
         problems.append("execution.record_memory_bytes: must be at least 67108864 (64 MiB)")
     if not ex.gpu_resource_name:
         problems.append("execution.gpu_resource_name: set the Spark resource name of your GPUs (usually 'gpu')")
+    return problems
+
+
+def _check_object_store(store: ObjectStoreSettings, *paths: str) -> list[str]:
+    problems: list[str] = []
+    if store.endpoint and not store.endpoint.startswith(("http://", "https://")):
+        problems.append(f"object_store.endpoint: give a URL with its scheme, e.g. http://{store.endpoint} "
+                        f"(got '{store.endpoint}')")
+    for path in paths:
+        scheme = path.partition("://")[0].lower() if "://" in path else ""
+        if scheme == "s3n" or (scheme == "s3" and store.hadoop_aws == "auto"):
+            problems.append(f"{path}: use s3a://{path.partition('://')[2]} (Hadoop's S3A connector, which this "
+                            "project sets up); on EMR, where s3:// is EMRFS, set object_store.hadoop_aws: provided")
     return problems

@@ -79,6 +79,25 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class ObjectStoreSettings:
+    """How `s3a://` paths (input, warehouse) are reached: by Spark's S3A connector, by the driver's own
+    files (lock, intents, reports) and by the JVM-free readers (`giellm-batch sql --engine duckdb`).
+
+    Credentials are never set here, so they never land in a config copy, a table or a report: S3A
+    and delta-rs take them from the standard chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+    AWS_SESSION_TOKEN in the environment, then the instance or pod role). Any other S3A key
+    (`spark.hadoop.fs.s3a.*`) can still be given under `spark.conf`; it wins over these."""
+
+    endpoint: str = ""  # an S3-compatible store's URL, e.g. http://minio.internal:9000; empty = AWS S3
+    region: str = ""  # the signing region, e.g. eu-west-1; empty = the AWS SDK's own lookup
+    path_style: bool = False  # bucket in the URL path, not the host name: most S3-compatible stores need true
+    # auto: a run with an s3a:// path adds org.apache.hadoop:hadoop-aws at the Hadoop version pip's
+    # pyspark bundles (and the AWS SDK it pulls, ~690 MB once into the Ivy cache); provided: the
+    # cluster's Spark already has S3A (EMR, Dataproc, Databricks, an image with the jars in place).
+    hadoop_aws: Literal["auto", "provided"] = "auto"
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """Which checkpoint vLLM loads."""
 
@@ -195,6 +214,11 @@ class JobConfig:
     task_registry: TaskRegistry
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    object_store: ObjectStoreSettings = field(default_factory=ObjectStoreSettings)
+
+    def paths(self) -> tuple[str, ...]:
+        """The locations this run reads and writes (which decide the connectors it needs)."""
+        return (self.input.path, self.output.warehouse)
 
     @property
     def model_id(self) -> str:

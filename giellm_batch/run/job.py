@@ -125,10 +125,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     warn_on_tight_token_budget(config)
 
     from giellm_batch.run.driver import RunOptions, run_job
+    from giellm_batch.spark.object_store import uses_s3a
     from giellm_batch.spark.session import build_spark
     from giellm_batch.warehouse.locking import WarehouseLocked
 
-    spark = build_spark(config.spark, short_lived=True)
+    spark = build_spark(config.spark, short_lived=True,
+                        object_store=config.object_store if uses_s3a(config.paths()) else None)
     options = RunOptions(reprocess=args.reprocess, since=args.since, until=args.until, limit=args.limit)
     try:
         summary = run_job(config, spark, options)

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from giellm_batch.config.job_config import SparkSettings
+from giellm_batch.config.job_config import ObjectStoreSettings, SparkSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -58,12 +58,17 @@ def worker_environment() -> dict[str, str]:
     }
 
 
-def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> SparkSession:
+def build_spark(settings: SparkSettings, *, short_lived: bool = False,
+                object_store: ObjectStoreSettings | None = None) -> SparkSession:
     """Get or create the SparkSession for a job, with Delta enabled.
 
     `short_lived`: this process runs one job or command and exits (`giellm-batch run`), so a JVM it
     starts gets DRIVER_JAVA_OPTIONS. Long-lived sessions (tests, benchmarks, notebooks) keep the
-    JIT's default: over many runs C2's faster code wins."""
+    JIT's default: over many runs C2's faster code wins.
+    `object_store`: the run reaches s3a:// paths (object_store.py): S3A's jars (unless the cluster
+    provides them) and settings are added, and checked."""
+    from giellm_batch.spark import object_store as s3a
+
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
@@ -99,7 +104,11 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> SparkS
     for key, value in conf.items():
         builder = builder.config(key, value)
     if not under_spark_submit():  # under spark-submit the JVM is running: both come from its command line
-        builder = builder.config("spark.jars.packages", delta_maven_coordinate())
+        packages = [delta_maven_coordinate()]
+        if object_store is not None and object_store.hadoop_aws == "auto":
+            packages.append(s3a.hadoop_aws_coordinate())
+            builder = builder.config("spark.jars.excludes", s3a.JAR_EXCLUDES)
+        builder = builder.config("spark.jars.packages", ",".join(packages))
         # Only a JVM started here takes them (a running session, e.g. under pytest, is reused as it is).
         starts_jvm = SparkContext._active_spark_context is None
         if starts_jvm and short_lived and "spark.driver.extraJavaOptions" not in settings.conf:
@@ -107,6 +116,9 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False) -> SparkS
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("GIELLM_SPARK_LOG_LEVEL", "WARN"))  # spark-submit defaults to INFO
     _require_delta(spark)
+    if object_store is not None:
+        s3a.require_s3a(spark)
+        s3a.apply_s3a_settings(spark, object_store, settings.conf)
     return spark
 
 
@@ -122,12 +134,14 @@ def _require_delta(spark: SparkSession) -> None:
         ) from exc
 
 
-def fetch_delta_jars() -> None:
-    """Resolve the Delta jars into the Ivy cache once (a set-up step), then stop."""
-    spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"))
+def fetch_jars(with_s3a: bool = False) -> None:
+    """Resolve the Delta jars (and with `with_s3a` hadoop-aws and its AWS SDK) into the Ivy cache
+    once (a set-up step), then stop."""
+    store = ObjectStoreSettings() if with_s3a else None
+    spark = build_spark(SparkSettings(master="local[1]", app_name="giellm-batch-setup"), object_store=store)
     spark.range(1).count()
     spark.stop()
 
 
 if __name__ == "__main__":
-    fetch_delta_jars()
+    fetch_jars(with_s3a="--s3a" in sys.argv[1:])

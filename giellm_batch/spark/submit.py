@@ -20,7 +20,9 @@ import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from giellm_batch.spark import object_store
 from giellm_batch.spark.session import DRIVER_JAVA_OPTIONS, delta_maven_coordinate
 
 DEFAULT_JOB = "jobs/extract.py"
@@ -31,18 +33,47 @@ def spark_submit_command(job: str | Path, job_args: Sequence[str] = (), *, maste
     """The argument list (program first) that runs `job` with `job_args` under spark-submit.
 
     `master`: None leaves it to spark-submit (spark-defaults.conf's spark.master, else local[*]).
-    `job` is passed as given, so a cluster URI (`local:///opt/giellm-batch/jobs/extract.py`) stays one."""
+    `job` is passed as given, so a cluster URI (`local:///opt/giellm-batch/jobs/extract.py`) stays one.
+    A job that reaches s3a:// paths (`needs_s3a_jars`) also gets hadoop-aws (object_store.py)."""
+    packages = [delta_maven_coordinate()]
+    s3a_conf: dict[str, str] = {}
+    if needs_s3a_jars(job_args):
+        packages.append(object_store.hadoop_aws_coordinate())
+        s3a_conf["spark.jars.excludes"] = object_store.JAR_EXCLUDES
     return [
         spark_submit_executable(),
         *(["--master", master] if master else []),
-        "--packages", delta_maven_coordinate(),
+        "--packages", ",".join(packages),
         # C1-only JIT and a full-size code cache: shorter cold runs (session.DRIVER_JAVA_OPTIONS).
         "--driver-java-options", DRIVER_JAVA_OPTIONS,
-        *[arg for key, value in (conf or {}).items() for arg in ("--conf", f"{key}={value}")],
+        *[arg for key, value in {**s3a_conf, **(conf or {})}.items() for arg in ("--conf", f"{key}={value}")],
         *options,
         str(job),
         *job_args,
     ]
+
+
+def needs_s3a_jars(job_args: Sequence[str]) -> bool:
+    """Does the job reach s3a:// paths with S3A's jars left to this project? Read off its arguments
+    (`--input s3a://...`) and the YAML its `--config` names (input.path, output.warehouse,
+    object_store.hadoop_aws); a config that cannot be read counts as no (the job reports it)."""
+    import yaml
+
+    args = list(job_args)
+    raw: dict[str, Any] = {}
+    for flag in ("--config", "-c"):
+        if flag in args[:-1]:
+            try:
+                loaded = yaml.safe_load(Path(args[args.index(flag) + 1]).read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                loaded = None
+            raw = loaded if isinstance(loaded, dict) else {}
+    section = raw.get("object_store") if isinstance(raw.get("object_store"), dict) else {}
+    if section.get("hadoop_aws") == "provided":
+        return False
+    paths = [str((raw.get(name) or {}).get(key, "")) for name, key in (("input", "path"), ("output", "warehouse"))
+             if isinstance(raw.get(name), dict)]
+    return object_store.uses_s3a([*args, *paths])
 
 
 def spark_submit_executable() -> str:

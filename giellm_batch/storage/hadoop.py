@@ -16,6 +16,9 @@ from giellm_batch.storage.interface import FileStatus
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# The builder option that makes S3A's create conditional (Hadoop 3.4.2+ / 3.5).
+CONDITIONAL_CREATE = "fs.option.create.conditional.overwrite"
+
 
 class HadoopStorage:
     """Storage (interface.py) over the Hadoop FileSystem of each path, from the driver JVM."""
@@ -33,7 +36,11 @@ class HadoopStorage:
     def _is(self, exc: Exception, java_class: str) -> bool:
         """Is `exc` a py4j error carrying a Java exception of `java_class` (or a subclass)?"""
         java_exc = getattr(exc, "java_exception", None)
-        return java_exc is not None and bool(self._jvm.java.lang.Class.forName(java_class).isInstance(java_exc))
+        if java_exc is None:
+            return False
+        # Spark's class loader: connector classes (S3A's) come from --packages jars, which the JVM's
+        # system loader (Class.forName's) does not see.
+        return bool(self._jvm.org.apache.spark.util.Utils.classForName(java_class, False, False).isInstance(java_exc))
 
     def _missing(self, exc: Exception) -> bool:
         return self._is(exc, "java.io.FileNotFoundException")
@@ -63,10 +70,12 @@ class HadoopStorage:
         self._write_all(fs.create(target, True), data)  # creates the missing parent folders
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        # create(overwrite=false) is create-if-absent. Atomic on HDFS (the NameNode decides) and on
-        # s3a with conditional writes; Hadoop's local file system checks, then creates, so two
-        # callers can both win there (storage_for sends local paths to posix.py instead).
         fs, target = self._resolve(path)
+        if str(fs.getScheme()) == "s3a":
+            return self._create_conditional(fs, target, data)
+        # create(overwrite=false) is create-if-absent, atomic on HDFS (the NameNode decides). Not on
+        # Hadoop's local file system (it checks, then creates: storage_for sends local paths to
+        # posix.py) and not on S3A (two racing creates both succeed: _create_conditional).
         try:
             stream = fs.create(target, False)
         except Exception as exc:
@@ -78,6 +87,21 @@ class HadoopStorage:
                 return False
             raise
         self._write_all(stream, data)
+        return True
+
+    def _create_conditional(self, fs: Any, target: Any, data: bytes) -> bool:
+        """S3A's atomic create-if-absent: a PUT with `If-None-Match: *` (HADOOP-19256), which the
+        store refuses with 412 when the object exists, however close the race. S3A checks for an
+        existing object first (FileAlreadyExistsException); a writer that loses the race itself
+        learns it when the stream's close sends the PUT (RemoteFileChangedException)."""
+        try:
+            builder = fs.createFile(target).overwrite(False).must(CONDITIONAL_CREATE, True)
+            self._write_all(builder.build(), data)
+        except Exception as exc:
+            if (self._is(exc, "org.apache.hadoop.fs.FileAlreadyExistsException")
+                    or self._is(exc, "org.apache.hadoop.fs.s3a.RemoteFileChangedException")):
+                return False
+            raise
         return True
 
     def exists(self, path: str) -> bool:
