@@ -120,7 +120,7 @@ def start_local_s3(data_dir: Path, bucket: str = "giellm", timeout: float = 90.0
     command = [str(weed), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                f"-s3.port={s3_port}", f"-s3.config={data_dir / 'identities.json'}", f"-bucket={bucket}",
                f"-metricsPort={metrics_port}", "-metricsIp=127.0.0.1", "-master.telemetry=false",
-               "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+               "-webdav=false", "-admin.ui=false", "-s3.autoCreateBucket=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir,
                                    start_new_session=True)
