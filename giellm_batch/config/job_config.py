@@ -19,6 +19,7 @@ import yaml
 
 from giellm_batch.config.settings import (
     INPUT_FORMATS,
+    MANIFEST_BY_STORE,
     ColumnMapping,
     ConfigError,
     EngineSettings,
@@ -202,9 +203,11 @@ def load_config(
                  "max_ungrounded_share_rise"):
         if getattr(mon, name) < 0:
             problems.append(f"monitoring.{name}: must be >= 0")
-    if inp.skip_finished_files_from < -1:
+    if inp.skip_finished_files_from < -1 and inp.skip_finished_files_from != MANIFEST_BY_STORE:
         problems.append("input.skip_finished_files_from: must be >= 0 (files; 0 = always skip finished files) "
-                        f"or -1 (never), got {inp.skip_finished_files_from}")
+                        f"or -1 (never), or left out (by the input's store), got {inp.skip_finished_files_from}")
+    # The value in effect, decided once here (input path resolved): runs and reports show what applied.
+    inp = dataclasses.replace(inp, skip_finished_files_from=inp.manifest_from())
     problems.extend(_check_object_store(sections["object_store"], inp.path, out.warehouse))
     if not out.lock_stale_seconds > 0:
         problems.append(f"output.lock_stale_seconds: must be > 0 (seconds), got {out.lock_stale_seconds}")

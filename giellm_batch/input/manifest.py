@@ -14,10 +14,12 @@ error, a file vanishing mid-run), files with a record rejected as a duplicate id
 depends on the other files) and, in --since/--until/--limit runs, files with a record the window
 held back. --reprocess reads everything.
 
-Only folders of at least `input.skip_finished_files_from` files (50,000 by default) use the
-manifest, for reading and for recording: its listing, lookup and commit cost ~3 s a night, and
-each file it skips saves ~0.2 ms of reading and decoding on local disk (more where opening a file
-is a request to a store), so it pays from about 20,000 files on (docs/measurements.md).
+Only folders of at least `input.skip_finished_files_from` files use the manifest, for reading and
+for recording (the value in effect: InputSettings.manifest_from). Its default depends on the store.
+On a local disk, 50,000: the manifest's listing, lookup and commit cost ~3 s a night, and each file
+it skips saves ~0.2 ms of reading and decoding, so it pays from about 20,000 files on
+(docs/measurements.md). On an object store (any scheme but file:), 0: there every file read is a
+request (a GET, billed, ~10-50 ms), so without the manifest a night's requests grow with the archive.
 
 Why the whole folder is read when more than an eighth of its files need reading: Spark checks
 every file named to its reader (a few ms a file in Spark's parallel listing job, ~0.2-0.6 ms a
@@ -73,12 +75,13 @@ def plan(spark: SparkSession, source: InputSettings, warehouse: str, pipeline_ha
     """Which files of `source` this run reads. Reads everything unless the manifest lets it skip some."""
     from pyspark.sql import functions as F
 
-    if source.format not in ("livedoor", "jsonl") or source.skip_finished_files_from < 0:
+    threshold = source.manifest_from()
+    if source.format not in ("livedoor", "jsonl") or threshold < 0:
         return FilePlan()
     rules = file_rules(source)
     files = input_files.binary_files(spark, source.path, rules)
     index = files._jdf.inputFiles()  # the driver's listing (names only, no job): is the folder large enough?
-    if len(index) < source.skip_finished_files_from:
+    if len(index) < threshold:
         return FilePlan(folder=files)
     if reprocess or tables.never_written(spark, warehouse, TABLE):  # a fresh manifest: no snapshot to load
         return FilePlan(records_files=True, folder=files)
