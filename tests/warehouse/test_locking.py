@@ -42,14 +42,14 @@ def test_the_heartbeat_keeps_a_long_holder_alive_past_the_bound(spark, tmp_path)
     lease = locking.acquire(spark, str(tmp_path), "run-long", stale_after_seconds=1.0)
     try:
         time.sleep(3.0)  # three bounds: without heartbeats the lock would look dead
-        seen_from_elsewhere = {**lock_record(tmp_path), "host": "another-host"}  # no pid check possible
+        seen_from_elsewhere = {**locking.read_holder(spark, str(tmp_path)), "host": "another-host"}  # no pid check
         assert locking.why_dead(seen_from_elsewhere, 1.0) is None
         with pytest.raises(locking.WarehouseLocked):
             locking.acquire(spark, str(tmp_path), "run-next", stale_after_seconds=1.0)
         lease.check()
     finally:
         lease.release()
-    assert not (tmp_path / "_lock" / "LOCK").exists()
+    assert not (tmp_path / "_lock").exists() or list((tmp_path / "_lock").iterdir()) == []
 
 
 def test_a_stale_heartbeat_from_another_host_is_taken_over(spark, tmp_path):
@@ -115,3 +115,116 @@ def test_a_job_longer_than_the_bound_keeps_its_lock_and_a_dead_job_is_recorded_l
     runs = {r["run_id"]: r for r in table(spark, warehouse, "runs").collect()}
     assert runs["run-crashed"]["status"] == "failed" and runs["run-crashed"]["error"].startswith("lost: ")
     assert [r["status"] for k, r in runs.items() if k != "run-crashed"] == ["succeeded"]
+
+
+def dead_lock(warehouse) -> None:
+    """A lock of a run on another host whose heartbeat stopped five minutes ago."""
+    old = (datetime.now(UTC) - timedelta(seconds=300)).isoformat()
+    write_lock(warehouse, run_id="run-dead", holder="elsewhere:1", host="elsewhere", pid=1, acquired_at=old,
+               heartbeat_at=old)
+
+
+def test_of_two_runs_taking_over_the_same_dead_lock_only_one_deletes_it(spark, tmp_path, monkeypatch):
+    """The interleaving that let two takers both hold the lock: both read the dead record, A deletes
+    it and creates its own, then B (still sure the record is the dead one) deletes A's and creates
+    its own. Here the second deleter is held back until A's lock is in place."""
+    dead_lock(tmp_path)
+    deleting = threading.Barrier(2, timeout=3)
+    lock_file = tmp_path / "_lock" / "LOCK"
+    original = locking._LockFile.delete
+
+    def delete(self, path=None):
+        if path is None:  # a delete of LOCK itself: a takeover
+            try:
+                turn = deleting.wait()  # both takers got here: neither had deleted yet
+            except threading.BrokenBarrierError:
+                turn = 0  # only one taker got here
+            if turn == 1:  # the second waits for the first's lock, then deletes it (the bug)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and "run-dead" in lock_file.read_text(errors="replace"):
+                    time.sleep(0.01)
+        original(self) if path is None else original(self, path)
+
+    monkeypatch.setattr(locking._LockFile, "delete", delete)
+    results: dict[str, object] = {}
+
+    def taker(name: str) -> None:
+        try:
+            results[name] = locking.acquire(spark, str(tmp_path), name)
+        except locking.WarehouseLocked as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=taker, args=(name,)) for name in ("run-a", "run-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    leases = [r for r in results.values() if isinstance(r, locking.Lease)]
+    assert len(leases) == 1, results
+    assert isinstance(next(r for r in results.values() if not isinstance(r, locking.Lease)), locking.WarehouseLocked)
+    assert lock_record(tmp_path)["run_id"] == leases[0].run_id
+    leases[0].release()
+    assert sorted(p.name for p in (tmp_path / "_lock").iterdir()) == []  # no claim, heartbeat or lock left
+
+
+def test_racing_takers_of_a_dead_lock_end_with_exactly_one_holder(spark, tmp_path):
+    for round_ in range(5):
+        warehouse = tmp_path / f"wh{round_}"
+        dead_lock(warehouse)
+        start = threading.Barrier(6)
+        results: dict[int, object] = {}
+
+        def taker(index: int, warehouse=warehouse, start=start, results=results) -> None:
+            start.wait()
+            try:
+                results[index] = locking.acquire(spark, str(warehouse), f"run-{index}")
+            except locking.WarehouseLocked as exc:
+                results[index] = exc
+
+        threads = [threading.Thread(target=taker, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        leases = [r for r in results.values() if isinstance(r, locking.Lease)]
+        assert len(results) == 6 and len(leases) == 1, results
+        assert lock_record(warehouse)["run_id"] == leases[0].run_id
+        leases[0].release()
+
+
+def test_a_late_heartbeat_of_a_paused_holder_never_overwrites_the_new_holders_lock(spark, tmp_path):
+    """The holder read its own record, then paused past the bound; another run took the lock over;
+    the holder's heartbeat then lands. It must not put the old record back."""
+    lease = locking.acquire(spark, str(tmp_path), "run-paused", stale_after_seconds=60)
+    own = (tmp_path / "_lock" / "LOCK").read_bytes()
+    write_lock(tmp_path, run_id="run-taker", holder="elsewhere:3", host="elsewhere",
+               acquired_at=datetime.now(UTC).isoformat(), heartbeat_at=datetime.now(UTC).isoformat())
+    lease.lock.read = lambda path=None: own if path is None else None  # the read from before the takeover
+    lease.refresh()
+    assert lock_record(tmp_path)["run_id"] == "run-taker"
+    del lease.lock.read
+    lease.refresh()  # the next beat finds the lock gone
+    with pytest.raises(locking.LockLost):
+        lease.check()
+    lease.release()
+    assert lock_record(tmp_path)["run_id"] == "run-taker"
+
+
+def test_a_taker_that_died_mid_takeover_does_not_block_the_lock_for_good(spark, tmp_path):
+    dead_lock(tmp_path)
+    raw = (tmp_path / "_lock" / "LOCK").read_bytes()
+    lock = locking._LockFile(spark, str(tmp_path))
+    old = (datetime.now(UTC) - timedelta(seconds=300)).isoformat()
+    assert lock.create(json.dumps({"run_id": "run-dead-taker", "acquired_at": old, "heartbeat_at": old}).encode(),
+                       lock.claim_path(raw, 0))
+    lease = locking.acquire(spark, str(tmp_path), "run-next")
+    assert lease.taken_over is not None and lease.taken_over["run_id"] == "run-dead"
+    lease.release()
+    # a fresh claim, though, means another run is taking over right now: stop as if locked
+    dead_lock(tmp_path)
+    raw = (tmp_path / "_lock" / "LOCK").read_bytes()
+    now = datetime.now(UTC).isoformat()
+    assert lock.create(json.dumps({"run_id": "run-taking", "acquired_at": now, "heartbeat_at": now}).encode(),
+                       lock.claim_path(raw, 0))
+    with pytest.raises(locking.WarehouseLocked, match="being taken over"):
+        locking.acquire(spark, str(tmp_path), "run-late")
