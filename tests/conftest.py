@@ -67,10 +67,16 @@ def s3(spark, tmp_path_factory) -> Iterator[local_s3.LocalS3]:
     pointed at it. Built once per machine by scripts/build_seaweedfs.sh (minutes, cold)."""
     from giellm_batch.spark.object_store import apply_s3a_settings
 
-    server = local_s3.start_local_s3(tmp_path_factory.mktemp("s3"))
+    import tempfile
+
+    # Not under pytest's basetemp: a second pytest session on the machine prunes old basetemps,
+    # which would pull the data folder from under a running server.
+    data = Path(tempfile.mkdtemp(prefix="giellm-test-s3-"))
+    server = local_s3.start_local_s3(data)
     apply_s3a_settings(spark, server.object_store(), {})
     yield server
     server.stop()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 def s3_settings(server: local_s3.LocalS3) -> tuple[str, ...]:
