@@ -10,7 +10,7 @@ SELECT
 FROM extractions x
 LEFT JOIN (
   SELECT published_date, COUNT(*) AS words FROM sentiment_words GROUP BY published_date
-) w ON w.published_date <=> x.published_date
+) w ON w.published_date IS NOT DISTINCT FROM x.published_date  -- NULL-safe `=`; Spark's `<=>` is not DuckDB's
 WHERE x.task LIKE 'scpos%' AND x.text_label IS NOT NULL
 GROUP BY x.published_date
 ORDER BY x.published_date

@@ -9,4 +9,4 @@ SELECT
 FROM extractions x
 WHERE x.text_label IS NOT NULL
 GROUP BY x.published_date, x.task, x.text_label
-ORDER BY x.published_date, x.task, sentences DESC
+ORDER BY x.published_date, x.task, sentences DESC, x.text_label

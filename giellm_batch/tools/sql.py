@@ -34,6 +34,11 @@ def register_views(spark: SparkSession, warehouse: str) -> list[str]:
 def run_sql_file(spark: SparkSession, warehouse: str, path: str | Path) -> DataFrame:
     """DataFrame of the query in `path` (one statement; `--` comments allowed)."""
     register_views(spark, warehouse)
+    return spark.sql(read_statement(path))
+
+
+def read_statement(path: str | Path) -> str:
+    """The one statement in `path`, without its `--` comment lines and final `;` (both engines run it)."""
     text = Path(path).read_text(encoding="utf-8")
     statement = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--")).strip()
-    return spark.sql(statement.rstrip(";"))
+    return statement.rstrip(";")
