@@ -3,21 +3,31 @@
 A moment is either a time after start (seconds) or the first log line containing a marker (the
 job logs each phase at INFO): random times find what nobody thought of, markers make a test
 deterministic.
+
+Input and warehouse may be local folders or `s3a://` URLs: `job_command` then passes the
+`object_store` settings (spark_submit_command adds S3A's jars for the s3a:// arguments) and `run`
+the store's credentials in the job's environment (never on its command line: a process list or a
+log would show them).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from giellm_batch.config.settings import ObjectStoreSettings
 from giellm_batch.schemas import TABLES
+from giellm_batch.spark.object_store import uses_s3a
 from giellm_batch.spark.submit import spark_submit_command, submit_environment
+from giellm_batch.storage import storage_for
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -27,16 +37,25 @@ REPO = Path(__file__).resolve().parents[2]
 VOLATILE = {"run_id", "processed_at", "quarantined_at", "cached_at", "recorded_at"}
 
 
-def job_command(config: Path, source: Path, warehouse: Path, *extra: str) -> list[str]:
+def job_command(config: Path, source: Path | str, warehouse: Path | str, *extra: str,
+                object_store: ObjectStoreSettings | None = None) -> list[str]:
     """The project's spark-submit command (submit.py) for one input and warehouse, on local[2]
-    (INFO logs mark the phases)."""
+    (INFO logs mark the phases); `object_store` points the job's S3A at a store."""
+    store = object_store_args(object_store) if object_store is not None else []
     return spark_submit_command(REPO / "jobs" / "extract.py",
                                 ["--config", str(config), "--input", str(source), "--output", str(warehouse),
-                                 "--log-level", "INFO", *extra], master="local[2]")
+                                 "--log-level", "INFO", *store, *extra], master="local[2]")
 
 
-def _env() -> dict[str, str]:
-    return {**submit_environment(), "GIELLM_SPARK_LOG_LEVEL": "WARN", "VLLM_LOGGING_LEVEL": "ERROR"}
+def object_store_args(store: ObjectStoreSettings) -> list[str]:
+    """The job's `--set object_store.*` arguments for `store` (no credentials: those are never config)."""
+    values = {"endpoint": store.endpoint, "region": store.region, "path_style": str(store.path_style).lower(),
+              "hadoop_aws": store.hadoop_aws}
+    return [arg for key, value in values.items() if value for arg in ("--set", f"object_store.{key}={value}")]
+
+
+def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {**submit_environment(), "GIELLM_SPARK_LOG_LEVEL": "WARN", "VLLM_LOGGING_LEVEL": "ERROR", **(extra or {})}
 
 
 @dataclass
@@ -66,11 +85,12 @@ def kill_tree(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run(cmd: list[str], log_path: Path, *, kill_after: float | None = None, kill_on: str | None = None,
-        timeout: float = 600) -> Outcome:
-    """Run `cmd`; kill its tree `kill_after` seconds in, or when its log first shows `kill_on`."""
+        timeout: float = 600, env: Mapping[str, str] | None = None) -> Outcome:
+    """Run `cmd` (with `env` added to its environment, e.g. a store's credentials); kill its tree
+    `kill_after` seconds in, or when its log first shows `kill_on`."""
     started = time.monotonic()
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO,
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(env), cwd=REPO,
                                 start_new_session=True)
     trigger = ""
     try:
@@ -93,15 +113,66 @@ def run(cmd: list[str], log_path: Path, *, kill_after: float | None = None, kill
     return Outcome(None if trigger else proc.returncode, time.monotonic() - started, trigger, text)
 
 
-def table_contents(spark: SparkSession, warehouse: Path) -> dict[str, list[str]]:
-    """Every table but `runs`, rows sorted, without the columns that name the writing run."""
+def table_contents(spark: SparkSession, warehouse: Path | str, *, input_roots: Iterable[str] = (),
+                   ignore: Iterable[str] = ()) -> dict[str, list[str]]:
+    """Every table but `runs`, rows sorted, without the columns that name the writing run (nor
+    those in `ignore`). Each of `input_roots` (the input folder as rows spell it: `file:/...`,
+    `s3a://...`) is written `<input>`, so runs over copies of one input in two places compare."""
     out = {}
+    skip = VOLATILE | set(ignore)
+    roots = sorted(input_roots, key=len, reverse=True)  # the longest first: one may contain another
     for name in TABLES:
         if name == "runs":
             continue
-        df = spark.read.format("delta").load(str(warehouse / name))
-        out[name] = sorted(map(str, df.select([c for c in df.columns if c not in VOLATILE]).collect()))
+        df = spark.read.format("delta").load(f"{str(warehouse).rstrip('/')}/{name}")
+        rows = [str(row) for row in df.select([c for c in df.columns if c not in skip]).collect()]
+        for root in roots:
+            rows = [row.replace(root, "<input>") for row in rows]
+        out[name] = sorted(rows)
     return out
+
+
+def copy_warehouse(spark: SparkSession, source: Path | str, target: Path | str) -> None:
+    """Copy a whole warehouse folder (Delta logs name files relative to each table: a copy is a
+    warehouse); object stores through Hadoop's FileUtil in the driver JVM."""
+    if not uses_s3a([str(source), str(target)]):
+        shutil.copytree(source, target)
+        return
+    jvm: Any = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
+    src, dst = jvm.org.apache.hadoop.fs.Path(str(source)), jvm.org.apache.hadoop.fs.Path(str(target))
+    if not jvm.org.apache.hadoop.fs.FileUtil.copy(src.getFileSystem(conf), src, dst.getFileSystem(conf), dst,
+                                                  False, conf):
+        raise OSError(f"could not copy {source} to {target}")
+
+
+def upload_folder(spark: SparkSession, folder: Path, url: str) -> int:
+    """Copy every file under the local `folder` to the same layout under `url`; how many."""
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    for path in files:
+        target = f"{url.rstrip('/')}/{path.relative_to(folder).as_posix()}"
+        storage_for(spark, target).write_bytes(target, path.read_bytes())
+    return len(files)
+
+
+def remove_warehouse(spark: SparkSession, warehouse: Path | str) -> None:
+    storage_for(spark, str(warehouse)).delete(str(warehouse))
+
+
+def pending_uploads(spark: SparkSession, url: str) -> list[str]:
+    """Multipart uploads begun and neither completed nor aborted under `url` (an s3a:// folder), as
+    `key (initiated ...)`: what a writer killed mid-upload leaves; the store keeps (and bills) their
+    parts until they are aborted. Asked of S3A, which lists them with ListMultipartUploads."""
+    jvm: Any = spark._jvm
+    path = jvm.org.apache.hadoop.fs.Path(url)
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    prefix = str(path.toUri().getPath()).lstrip("/")
+    uploads = fs.listUploads(prefix)
+    found = []
+    while uploads.hasNext():
+        upload = uploads.next()
+        found.append(f"{upload.key()} (initiated {upload.initiated()})")
+    return found
 
 
 def differences(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> list[str]:
