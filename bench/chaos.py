@@ -90,8 +90,11 @@ def cycles(args: argparse.Namespace, rng: random.Random, work: Path, server: Loc
     store = server.object_store() if server is not None else None
     env = server.env() if server is not None else {}
     os.environ.update(env)  # before the JVM starts: S3A reads the credentials from its environment
-    spark = build_spark(SparkSettings(master="local[1]", app_name="chaos-compare",
-                                      conf={"spark.ui.enabled": "false"}), object_store=store)
+    # Delta rebuilds each table's snapshot in 50 tasks by default: on local[1] reading ten small tables
+    # then takes minutes (as conf/smoke.yaml and the tests: 2)
+    spark = build_spark(SparkSettings(master="local[1]", app_name="chaos-compare", shuffle_partitions=2,
+                                      conf={"spark.ui.enabled": "false",
+                                            "spark.databricks.delta.snapshotPartitions": "2"}), object_store=store)
     local_source = sample_subset(work, args.articles)
     source: Path | str = local_source
     if server is not None:
