@@ -88,7 +88,7 @@ def run_job(config: JobConfig, spark: SparkSession, options: RunOptions | None =
     report_sources: dict[str, DataFrame] = {}
     recent: Future[list[dict[str, Any]]] | None = None  # the pipeline's latest runs (drift check, report)
     try:
-        lease = locking.acquire(spark, warehouse, run_id, config.output.lock_stale_seconds)
+        lease = _take_lock(spark, warehouse, run_id, config.output.lock_stale_seconds)
         tables.ensure_all_tables(spark, warehouse)
         if lease.taken_over:  # the dead run could not write its own row
             runs.record_lost_run(spark, config, lease.taken_over, run_id)
@@ -115,6 +115,26 @@ def run_job(config: JobConfig, spark: SparkSession, options: RunOptions | None =
         log.info("run %s: recorded, report written in %.1fs", run_id, watch.lap("record"))
     log.warning("run %s %s in %.1fs: %s", run_id, summary.status, summary.wall_seconds, dataclasses.asdict(summary))
     return summary
+
+
+class WarehouseUnreachable(RuntimeError):
+    """The warehouse's store refused the lock's first write (no such bucket or folder, no permission,
+    no connection); nothing was written."""
+
+
+def _take_lock(spark: SparkSession, warehouse: str, run_id: str, stale_after: float) -> locking.Lease:
+    """locking.acquire, with a store that cannot be written told as such, not as a JVM stack trace."""
+    try:
+        return locking.acquire(spark, warehouse, run_id, stale_after)
+    except locking.WarehouseLocked:
+        raise
+    except Exception as exc:
+        java = getattr(exc, "java_exception", None)
+        why = str(java.toString() if java is not None else exc).splitlines()[0][:400]
+        raise WarehouseUnreachable(
+            f"cannot write the warehouse lock under {warehouse}: {why}. Check that the bucket or folder exists "
+            "and that this run's credentials may write it (`giellm-batch doctor --config YOUR.yaml`); this run "
+            "wrote nothing.") from exc
 
 
 def _summary(run_id: str, warehouse: str, pipeline_hash: str, figures: dict[str, Any]) -> RunSummary:

@@ -124,7 +124,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 2
     warn_on_tight_token_budget(config)
 
-    from giellm_batch.run.driver import RunOptions, run_job
+    from giellm_batch.run.driver import RunOptions, WarehouseUnreachable, run_job
     from giellm_batch.spark.object_store import uses_s3a
     from giellm_batch.spark.session import build_spark
     from giellm_batch.warehouse.locking import WarehouseLocked
@@ -137,6 +137,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     except WarehouseLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except WarehouseUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from giellm_batch.monitoring.drift import DRIFT_EXIT_CODE
 
     print(json.dumps({"run_id": summary.run_id, "status": summary.status, "warehouse": summary.warehouse,

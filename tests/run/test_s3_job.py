@@ -73,7 +73,8 @@ def test_a_rerun_on_s3_skips_every_finished_file_unread(spark, s3_run):
     _, warehouse = s3_run
     runs = spark.read.format("delta").load(f"{warehouse}/runs").orderBy("started_at").collect()
     assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
-    assert (runs[1]["articles_processed"], runs[1]["prompts"], runs[1]["files_skipped"]) == (0, 0, len(ARTICLES) + 1)  # + the quarantined file: finished too
+    # every file skipped unread, the quarantined one too (it is finished)
+    assert (runs[1]["articles_processed"], runs[1]["prompts"], runs[1]["files_skipped"]) == (0, 0, len(ARTICLES) + 1)
 
 
 def test_nothing_is_left_of_the_runs_but_tables_reports_and_the_manifest(spark, s3_run):
@@ -128,4 +129,7 @@ def test_a_bucket_that_does_not_exist_fails_before_anything_is_written(spark, s3
     (tmp_path / "in" / "topic-news" / sample.name).write_bytes(sample.read_bytes())
     code = job.main(["--config", str(CONFIG), "--input", str(tmp_path / "in"), "--output",
                      "s3a://no-such-bucket-giellm/wh", "--tasks", "scnm_ner", *s3_settings(s3)])
-    assert code != 0
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "cannot write the warehouse lock under s3a://no-such-bucket-giellm/wh" in error
+    assert "does not exist" in error and "Traceback" not in error
