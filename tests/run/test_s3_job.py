@@ -16,6 +16,8 @@ from giellm_batch.storage import storage_for
 from giellm_batch.tools import local_s3
 from tests.conftest import ARTICLES, CONFIG, MANIFEST_ALWAYS, SAMPLE, VOLATILE, s3_settings
 
+pytestmark = pytest.mark.slow  # whole job runs on S3: minutes; `make test` (CI) runs them
+
 
 def upload(spark, local: Path, url: str) -> None:
     """Every file under `local` to the same relative names under `url`."""
