@@ -104,6 +104,20 @@ def _warehouse_session(args: argparse.Namespace, command: str, master: str = "lo
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    if args.engine == "duckdb":
+        # No JVM: delta-rs reads the tables, DuckDB runs the query; s3a:// is reached with the
+        # config's object_store section and the credentials in the environment.
+        from giellm_batch.config.job_config import ConfigError, ObjectStoreSettings, load_config
+        from giellm_batch.tools.sql_duckdb import show_sql_file
+
+        store = ObjectStoreSettings()
+        if args.config:
+            try:
+                store = load_config(args.config, check_paths=False).object_store
+            except ConfigError as exc:
+                raise SystemExit(f"error: {exc}") from exc
+        sys.stdout.write(show_sql_file(args.warehouse, args.file, store, args.limit))
+        return 0
     from giellm_batch.tools.sql import run_sql_file
 
     spark, warehouse = _warehouse_session(args, "sql")
@@ -119,9 +133,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         page = render(gather(spark, warehouse, args.run))
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
-    out = Path(args.out or f"{warehouse}/_reports/{args.run or 'latest'}.html")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    from giellm_batch.storage import storage_for
+
+    # Through the warehouse's storage, so the report lands on S3 (or HDFS) beside an s3a:// warehouse
+    # as it does on a local disk (the folder is created either way).
+    out = args.out or f"{warehouse.rstrip('/')}/_reports/{args.run or 'latest'}.html"
+    storage_for(spark, out).write_bytes(out, page.encode("utf-8"))
     print(out)
     return 0
 
@@ -228,13 +245,17 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--warehouse", default="warehouse")
     sql.add_argument("--config", help=WAREHOUSE_CONFIG_HELP)
     sql.add_argument("--limit", type=int, default=50)
+    sql.add_argument("--engine", choices=("spark", "duckdb"), default="spark",
+                     help="spark (default) or duckdb: DuckDB over delta-rs, no JVM (pip install "
+                          "'giellm-batch[analytics]')")
     sql.set_defaults(func=cmd_sql)
 
     rep = sub.add_parser("report", help="render the HTML report of a run (default: the latest) from the tables")
     rep.add_argument("--warehouse", default="warehouse")
     rep.add_argument("--config", help=WAREHOUSE_CONFIG_HELP)
     rep.add_argument("--run", help="run_id (see the runs table); default: the latest run")
-    rep.add_argument("--out", help="file to write (default: <warehouse>/_reports/<run>.html)")
+    rep.add_argument("--out", help="file to write, local or on the warehouse's store (s3a://...; default: "
+                                   "<warehouse>/_reports/<run>.html)")
     rep.set_defaults(func=cmd_report)
 
     opt = sub.add_parser("optimize", help="compact the tables (OPTIMIZE, optional Z-order) and VACUUM")
@@ -272,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
         submit.set_defaults(func=cmd_spark_submit, options=[], job_argv=[])
 
     doctor = sub.add_parser("doctor", help="check this machine can run the job (Java, Delta jars, vLLM, model, "
-                                           "GPUs, warehouse); one line per check with a fix for each failure")
+                                           "GPUs, warehouse; on s3a:// also endpoint, S3A jars, credentials, "
+                                           "writes, conditional create); one line per check with a fix for each "
+                                           "failure")
     doctor.add_argument("--config", default=DEFAULT_CONFIG,
                         help=f"job YAML to check against ({DEFAULT_CONFIG})")
     doctor.set_defaults(func=cmd_doctor)
