@@ -35,17 +35,17 @@ def test_kills_on_an_s3_warehouse_then_a_plain_rerun_equals_a_clean_local_run(sp
     command = job_command(CONFIG, inputs, warehouse, "--tasks", "scnm_ner", *MANIFEST_ALWAYS,
                           object_store=s3.object_store())
     # 1. the first run dies right after staging its input (objects under _staging/<run_id>)
-    first = run(command, tmp_path / "kill1.log", kill_on="staged input in", timeout=400, env=s3.env())
+    first = run(command, tmp_path / "kill1.log", kill_on="staged input in", timeout=900, env=s3.env())
     assert first.killed_at.startswith("log line"), first.log[-3000:]
     dead = staged_runs(spark, warehouse)
     assert len(dead) == 1, dead
     # 2. the retry dies inside the result writes (after the first table's append)
-    second = run(command, tmp_path / "kill2.log", kill_on="sentences: appended", timeout=400, env=s3.env())
+    second = run(command, tmp_path / "kill2.log", kill_on="sentences: appended", timeout=900, env=s3.env())
     assert second.killed_at.startswith("log line"), second.log[-3000:]
     left = staged_runs(spark, warehouse)
     assert left and not left & dead, (dead, left)  # the first run's staging went when the second began
     # 3. a plain rerun: no unlock, nothing deleted by hand
-    third = run(command, tmp_path / "rerun.log", timeout=400, env=s3.env())
+    third = run(command, tmp_path / "rerun.log", timeout=900, env=s3.env())
     assert third.returncode == 0, third.log[-3000:]
     assert staged_runs(spark, warehouse) == set(), "a dead run's (or its own) staging objects were left"
     # Every object here is far below S3A's multipart threshold (128 MB): one PUT each, sent whole at
