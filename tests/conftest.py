@@ -15,17 +15,16 @@ import pytest
 os.environ.setdefault("GIELLM_TEST_POISON", "1")
 os.environ.setdefault("GIELLM_TEST_POISON_LOG", f"/tmp/giellm-test-poison-{os.getpid()}.log")
 
+from giellm_batch.config.job_config import ObjectStoreSettings, SparkSettings
+from giellm_batch.giellm.tasks import TaskRegistry, load_task_registry
+from giellm_batch.schemas import TABLES
+from giellm_batch.tools import local_s3
+
 # The local S3 server's test credentials, in the environment before the test JVM starts: S3A reads
 # them there (its standard provider chain), as it would on a user's machine.
-from giellm_batch.tools import local_s3  # noqa: E402
-
 for _name, _value in (("AWS_ACCESS_KEY_ID", local_s3.ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", local_s3.SECRET_KEY),
                       ("AWS_REGION", local_s3.REGION)):
     os.environ[_name] = _value
-
-from giellm_batch.config.job_config import ObjectStoreSettings, SparkSettings  # noqa: E402
-from giellm_batch.giellm.tasks import TaskRegistry, load_task_registry
-from giellm_batch.schemas import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "conf" / "smoke.yaml"  # the random-weight plumbing model
@@ -65,9 +64,9 @@ def spark(tiny_model: Path) -> Iterator[Any]:
 def s3(spark, tmp_path_factory) -> Iterator[local_s3.LocalS3]:
     """A real S3 server (SeaweedFS) on 127.0.0.1 for the whole session, with the test session's S3A
     pointed at it. Built once per machine by scripts/build_seaweedfs.sh (minutes, cold)."""
-    from giellm_batch.spark.object_store import apply_s3a_settings
-
     import tempfile
+
+    from giellm_batch.spark.object_store import apply_s3a_settings
 
     # Not under pytest's basetemp: a second pytest session on the machine prunes old basetemps,
     # which would pull the data folder from under a running server.

@@ -67,7 +67,7 @@ def s3a_settings(store: ObjectStoreSettings) -> dict[str, str]:
 
 def apply_s3a_settings(spark: SparkSession, store: ObjectStoreSettings, user_conf: dict[str, str]) -> None:
     """Put `store`'s S3A keys into the driver's Hadoop configuration, under the user's own."""
-    hadoop_conf = spark._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    hadoop_conf = spark._jsc.hadoopConfiguration()
     for key, value in s3a_settings(store).items():
         hadoop_conf.set(key, user_conf.get(f"spark.hadoop.{key}", value))
 

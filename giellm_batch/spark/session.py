@@ -67,10 +67,10 @@ def build_spark(settings: SparkSettings, *, short_lived: bool = False,
     JIT's default: over many runs C2's faster code wins.
     `object_store`: the run reaches s3a:// paths (object_store.py): S3A's jars (unless the cluster
     provides them) and settings are added, and checked."""
-    from giellm_batch.spark import object_store as s3a
-
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
+
+    from giellm_batch.spark import object_store as s3a
 
     env = worker_environment()
     for name, value in env.items():

@@ -68,8 +68,8 @@ def needs_s3a_jars(job_args: Sequence[str]) -> bool:
             except (OSError, yaml.YAMLError):
                 loaded = None
             raw = loaded if isinstance(loaded, dict) else {}
-    section = raw.get("object_store") if isinstance(raw.get("object_store"), dict) else {}
-    if section.get("hadoop_aws") == "provided":
+    section = raw.get("object_store")
+    if isinstance(section, dict) and section.get("hadoop_aws") == "provided":
         return False
     paths = [str((raw.get(name) or {}).get(key, "")) for name, key in (("input", "path"), ("output", "warehouse"))
              if isinstance(raw.get(name), dict)]

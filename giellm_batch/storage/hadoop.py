@@ -55,6 +55,11 @@ class HadoopStorage:
             raise
         try:
             return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        except Exception as exc:
+            # S3A opens lazily: a file deleted between open and read fails here, not at open.
+            if self._missing(exc):
+                raise FileNotFoundError(f"no such file: {path}") from exc
+            raise
         finally:
             stream.close()
 

@@ -114,13 +114,19 @@ def start_local_s3(data_dir: Path, bucket: str = "giellm", timeout: float = 90.0
     identities = {"identities": [{"name": "giellm", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                                   "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
     (data_dir / "identities.json").write_text(json.dumps(identities), encoding="utf-8")
-    s3_port, metrics_port = free_port(), free_port()
+    # Every port named, each free now: weed mini's own fallback from a taken default races when two
+    # servers start at once (both pick the filer's 8888; one dies with "address already in use").
+    ports = {name: free_port() for name in ("s3", "metrics", "master", "filer", "volume")}
+    grpc = {name: free_port() for name in ("s3", "master", "filer", "volume")}
+    s3_port, metrics_port = ports["s3"], ports["metrics"]
     log_path = data_dir / "weed.log"
-    # The other services' ports: weed mini moves each to a free one when its default is taken.
     command = [str(weed), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                f"-s3.port={s3_port}", f"-s3.config={data_dir / 'identities.json'}", f"-bucket={bucket}",
+               *[f"-{name}.port={ports[name]}" for name in ("master", "filer", "volume")],
+               *[f"-{name}.port.grpc={port}" for name, port in grpc.items()],
                f"-metricsPort={metrics_port}", "-metricsIp=127.0.0.1", "-master.telemetry=false",
-               "-webdav=false", "-admin.ui=false", "-s3.autoCreateBucket=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+               "-webdav=false", "-admin.ui=false", "-s3.autoCreateBucket=false", "-s3.port.iceberg=0",
+               "-s3.port.lance=0"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir,
                                    start_new_session=True)

@@ -56,7 +56,8 @@ def test_exclusive_create_has_exactly_one_winner_among_racing_writers_every_time
         start = threading.Barrier(8)
         results: dict[int, bool] = {}
 
-        def racer(index: int, path: str = path, start: threading.Barrier = start) -> None:
+        def racer(index: int, path: str = path, start: threading.Barrier = start,
+                  results: dict[int, bool] = results) -> None:
             start.wait()
             results[index] = storage.create_exclusive(path, f"writer {index}".encode())
 
