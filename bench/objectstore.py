@@ -48,6 +48,7 @@ from giellm_batch.resilience.chaos import (  # noqa: E402
     job_command,
     pending_uploads,
     run,
+    staged_runs,
     table_contents,
     upload_folder,
 )
@@ -204,7 +205,7 @@ def phases(args: argparse.Namespace, rng: random.Random, work: Path, server: Loc
         rerun = s3_job(target, f"kill{cycle}-rerun.log")
         ok = rerun.returncode == 0
         found = differences(expected, s3_contents(target)) if ok else ["rerun failed"]
-        staged = [e.name for e in storage_for(spark, target).list_folder(f"{target}/_staging")]
+        staged = sorted(staged_runs(spark, target))
         recovered += ok
         identical += ok and not found and not staged
         print(f"kill {cycle}: killed at {killed.killed_at or 'never (ended first)'}, rerun exit {rerun.returncode} "

@@ -185,3 +185,19 @@ def differences(expected: dict[str, list[str]], actual: dict[str, list[str]]) ->
             missing = sorted(set(want) - set(got))[:1]
             lines.append(f"{name}: {len(got)} rows, expected {len(want)}; extra {extra} missing {missing}")
     return lines
+
+
+def staged_runs(spark: SparkSession, warehouse: str) -> set[str]:
+    """The run ids whose staging folder (`<warehouse>/_staging/<run_id>`) still holds a file.
+
+    Files, not folders: a store with real folders (SeaweedFS's filer, HDFS) may keep an emptied run
+    folder listed after its objects were deleted; on S3 an emptied prefix is gone."""
+    from giellm_batch.storage import storage_for
+    from giellm_batch.warehouse.staging import folder
+
+    storage = storage_for(spark, warehouse)
+
+    def holds_a_file(path: str) -> bool:
+        return any(not entry.is_dir or holds_a_file(entry.path) for entry in storage.list_folder(path))
+
+    return {entry.name for entry in storage.list_folder(folder(warehouse)) if holds_a_file(entry.path)}

@@ -14,16 +14,11 @@ from giellm_batch.resilience.chaos import (
     job_command,
     pending_uploads,
     run,
+    staged_runs,
     table_contents,
     upload_folder,
 )
-from giellm_batch.storage import storage_for
 from tests.conftest import CONFIG, MANIFEST_ALWAYS
-
-
-def staged_runs(spark, warehouse: str) -> set[str]:
-    """The run ids with a staging folder in `warehouse`."""
-    return {e.name for e in storage_for(spark, warehouse).list_folder(f"{warehouse}/_staging")}
 
 
 @pytest.mark.slow
