@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from giellm_batch.config.settings import ObjectStoreSettings
 
@@ -70,6 +70,19 @@ def apply_s3a_settings(spark: SparkSession, store: ObjectStoreSettings, user_con
     hadoop_conf = spark._jsc.hadoopConfiguration()
     for key, value in s3a_settings(store).items():
         hadoop_conf.set(key, user_conf.get(f"spark.hadoop.{key}", value))
+    _quiet_expected_refusals(spark)
+
+
+def _quiet_expected_refusals(spark: SparkSession) -> None:
+    """A conditional create that loses (the lock is held: 412) is an expected answer, which S3A's
+    output stream logs as a WARN with a page of statistics; keep the driver's log to real problems."""
+    try:
+        jvm: Any = spark._jvm  # py4j view of the driver JVM: untyped
+        level = jvm.org.apache.logging.log4j.Level.ERROR
+        for logger in ("org.apache.hadoop.fs.s3a.S3ABlockOutputStream", "org.apache.hadoop.fs.s3a.S3AInstrumentation"):
+            jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(logger, level)
+    except Exception:  # another logging back end: the WARN stays, nothing else changes
+        return
 
 
 def require_s3a(spark: SparkSession) -> None:
