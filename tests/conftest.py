@@ -135,3 +135,9 @@ def clean_run(spark, tmp_path_factory):
     return source, contents(spark, tmp / "wh"), tmp / "wh"
 
 
+def files_under(storage, folder: str) -> list[str]:
+    """Every file below `folder` (a store with real folders may keep emptied ones listed)."""
+    found = []
+    for entry in storage.list_folder(folder):
+        found.extend(files_under(storage, entry.path) if entry.is_dir else [entry.path])
+    return found

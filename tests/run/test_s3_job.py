@@ -14,7 +14,7 @@ from giellm_batch.run import job
 from giellm_batch.schemas import TABLES
 from giellm_batch.storage import storage_for
 from giellm_batch.tools import local_s3
-from tests.conftest import ARTICLES, CONFIG, MANIFEST_ALWAYS, SAMPLE, VOLATILE, s3_settings
+from tests.conftest import ARTICLES, CONFIG, MANIFEST_ALWAYS, SAMPLE, VOLATILE, files_under, s3_settings
 
 pytestmark = pytest.mark.slow  # whole job runs on S3: minutes; `make test` (CI) runs them
 
@@ -89,13 +89,6 @@ def test_nothing_is_left_of_the_runs_but_tables_reports_and_the_manifest(spark, 
     assert files_under(storage, f"{warehouse}/_intents") == []
     assert {"articles", "runs", "_reports"} <= names
     assert b"<html" in storage.read_bytes(f"{warehouse}/_reports/latest.html")[:200].lower()
-
-
-def files_under(storage, folder: str) -> list[str]:
-    found = []
-    for entry in storage.list_folder(folder):
-        found.extend(files_under(storage, entry.path) if entry.is_dir else [entry.path])
-    return found
 
 
 def test_the_secret_key_is_in_no_table_no_report_and_no_config_copy(spark, s3_run):

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from giellm_batch.storage import HadoopStorage, storage_for
+from tests.conftest import files_under
 
 ALL_BYTES = bytes(range(256)) * 3
 
@@ -88,13 +89,6 @@ def test_delete_list_and_rename_of_folders(storage, root):
     assert files_under(storage, f"{root}/moved") == []
     assert storage.read_bytes(f"{root}/b/4") == b"b/4"
     assert not storage.delete(f"{root}/never-written")
-
-
-def files_under(storage: HadoopStorage, folder: str) -> list[str]:
-    found = []
-    for entry in storage.list_folder(folder):
-        found.extend(files_under(storage, entry.path) if entry.is_dir else [entry.path])
-    return found
 
 
 def test_a_wrong_secret_is_refused_by_the_server(s3):
