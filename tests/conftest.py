@@ -51,7 +51,10 @@ def spark(tiny_model: Path) -> Iterator[Any]:
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # local[2,2]: two cores, and a failed task is retried once (the in-task fault test relies on it)
-    conf = {"spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false"}  # as conf/smoke.yaml
+    # Heap: Spark's default 1 GiB driver heap ran out over the whole suite in CI (hundreds of Delta
+    # tables' cached snapshots in one JVM); Spark then exits the JVM and every later test fails.
+    conf = {"spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false",  # as conf/smoke.yaml
+            "spark.driver.memory": "4g"}
     # With S3A's jars from the start (a JVM's classpath is fixed when it starts); the `s3` fixture
     # points S3A at the local server.
     session = build_spark(SparkSettings(master="local[2,2]", app_name="giellm-batch-tests", shuffle_partitions=2,

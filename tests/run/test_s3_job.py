@@ -16,8 +16,6 @@ from giellm_batch.storage import storage_for
 from giellm_batch.tools import local_s3
 from tests.conftest import ARTICLES, CONFIG, MANIFEST_ALWAYS, SAMPLE, VOLATILE, files_under, s3_settings
 
-pytestmark = pytest.mark.slow  # whole job runs on S3: minutes; `make test` (CI) runs them
-
 
 def upload(spark, local: Path, url: str) -> None:
     """Every file under `local` to the same relative names under `url`."""
@@ -104,6 +102,7 @@ def test_the_secret_key_is_in_no_table_no_report_and_no_config_copy(spark, s3_ru
             assert local_s3.SECRET_KEY not in json.dumps(row.asDict(), default=str), name
 
 
+@pytest.mark.slow  # a second whole job run on S3; the run above keeps the S3 path in `make test`
 def test_jsonl_input_on_s3_with_bad_records_quarantines_them_and_keeps_the_rest(spark, s3):
     root = s3.url("jsonl", uuid.uuid4().hex)
     body = "山田太郎選手が東京ドームで{}点を挙げた。"
