@@ -20,6 +20,7 @@ from giellm_batch.isolation.process import IsolationLimits
 InputFormat = Literal["livedoor", "jsonl", "parquet", "delta"]
 INPUT_FORMATS: tuple[str, ...] = typing.get_args(InputFormat)
 Decoding = Literal["grounded", "regex", "free"]
+SpanBoundaries = Literal["morphemes", "characters"]
 
 
 class ConfigError(ValueError):
@@ -151,6 +152,10 @@ class EngineSettings:
     # offsets); regex: outputs always parse, spans are free text; free: no constraint. Quality and
     # speed of each: docs/measurements.md.
     decoding: Decoding = "grounded"
+    # Grounded decoding: where a span may start and end. morphemes: only where one of the sentence's
+    # MeCab morphemes does (a name is whole words, never half of one); characters: anywhere.
+    # docs/quality.md measures both on real text.
+    span_boundaries: SpanBoundaries = "morphemes"
     # Optional safety bounds for constrained decoding, 0 = none (the default: max_new_tokens bounds
     # an output, and a cut one is `partial`). A bound cuts correct outputs that need more, so keep it
     # far above what your sentences need; plumbing tests use small ones for speed.
@@ -262,7 +267,7 @@ class JobConfig:
         """Decoding and segmentation settings that change what the model is asked and may answer."""
         eng = self.engine
         return _digest({
-            "decoding": [eng.max_new_tokens, eng.decoding, eng.max_items, eng.max_span_chars],
+            "decoding": [eng.max_new_tokens, eng.decoding, eng.max_items, eng.max_span_chars, eng.span_boundaries],
             # The bounds decide what is quarantined, not what a processed article yields: changing
             # them must not make finished articles look unfinished.
             "segmentation": {k: v for k, v in dataclasses.asdict(self.segmentation).items()

@@ -8,6 +8,11 @@ stay the task's closed sets (text labels: the candidate list). Characters that w
 ambiguous to the parser (separators, brackets, newlines) are not followed, so a span never
 contains one; the parts of the sentence between them remain reachable.
 
+With word boundaries (`boundaries`: the sentence's morpheme boundaries, from the caller) the
+automaton is built over the pieces between boundaries instead of single characters, so a span can
+only start and end where a word does: a name is never cut inside a word. The grammar then also
+has fewer states (one per piece, not per character).
+
 The grammar is xgrammar EBNF, handed to vLLM's structured outputs per request
 (`StructuredOutputsParams(grammar=...)`). A sentence's span rules are built once and shared by
 its tasks (`SpanRules` is cached on the sentence text).
@@ -15,6 +20,7 @@ its tasks (`SpanRules` is cached on the sentence text).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,8 +36,9 @@ def suffix_automaton(text: str) -> list[dict[str, int]]:
     return _automaton(text)[0]
 
 
-def _automaton(text: str) -> tuple[list[dict[str, int]], list[int]]:
-    """(transitions, length of each state's longest string); a transition always leads to a longer state."""
+def _automaton(text: Sequence[str]) -> tuple[list[dict[str, int]], list[int]]:
+    """(transitions, length of each state's longest string); a transition always leads to a longer state.
+    `text` is a sequence of symbols: the characters of a string, or the pieces between word boundaries."""
     trans: list[dict[str, int]] = [{}]
     link, length = [-1], [0]
     last = 0
@@ -74,23 +81,34 @@ class SpanRules:
     n_starts: int  # 0: no character of the sentence can start a span (empty, or separators only)
 
 
+def pieces(sentence: str, boundaries: Sequence[int] | None) -> list[str]:
+    """The sentence cut at `boundaries` (offsets; 0 and the end are implied), or its characters."""
+    if boundaries is None:
+        return list(sentence)
+    cuts = sorted({0, len(sentence), *(b for b in boundaries if 0 < b < len(sentence))})
+    return [sentence[a:b] for a, b in itertools.pairwise(cuts)]
+
+
 @lru_cache(maxsize=4096)
-def span_rules(sentence: str) -> SpanRules:
-    """The span grammar of one sentence (cached: the sentence's tasks share it).
+def span_rules(sentence: str, boundaries: tuple[int, ...] | None = None) -> SpanRules:
+    """The span grammar of one sentence (cached: the sentence's tasks share it); with `boundaries`,
+    spans start and end only there.
 
     A span neither starts nor ends with whitespace (the parser strips it, so such a span could not
-    be read back as written); whitespace inside a span ("iPhone 15 Pro") is kept."""
-    trans, length = _automaton(sentence)
-    # All transitions into a suffix-automaton state carry the same character: the state's last one.
+    be read back as written); whitespace inside a span ("iPhone 15 Pro") is kept. A piece holding a
+    separator is never followed."""
+    trans, length = _automaton(pieces(sentence, boundaries))
+    # All transitions into a suffix-automaton state carry the same symbol: the state's last one.
     last = [""] * len(trans)
     for edges in trans:
-        for ch, target in edges.items():
-            last[target] = ch
-    ends_ok = [not ch.isspace() for ch in last]
+        for piece, target in edges.items():
+            last[target] = piece
+    ends_ok = [not piece or not piece[-1].isspace() for piece in last]
+    blocked = {piece for edges in trans for piece in edges if any(c in SPAN_FORBIDDEN for c in piece)}
     viable = [False] * len(trans)  # some allowed path from here ends on a non-space character
     for state in sorted(range(len(trans)), key=lambda s: -length[s]):  # targets are always longer
         viable[state] = (state != 0 and ends_ok[state]) or any(
-            viable[t] for ch, t in trans[state].items() if ch not in SPAN_FORBIDDEN)
+            viable[t] for ch, t in trans[state].items() if ch not in blocked)
     names: dict[int, str] = {}
     order: list[int] = []
 
@@ -103,9 +121,9 @@ def span_rules(sentence: str) -> SpanRules:
     def alternatives(state: int) -> list[str]:
         alts = []
         for ch, target in sorted(trans[state].items()):
-            if ch in SPAN_FORBIDDEN or not viable[target] or (state == 0 and ch.isspace()):
+            if ch in blocked or not viable[target] or (state == 0 and ch[0].isspace()):
                 continue
-            has_more = any(viable[t] for c, t in trans[target].items() if c not in SPAN_FORBIDDEN)
+            has_more = any(viable[t] for c, t in trans[target].items() if c not in blocked)
             alts.append(f"{_literal(ch)} {name(target)}" if has_more else _literal(ch))
         return alts
 
@@ -130,14 +148,16 @@ def _choice(words: Sequence[str], open_chars: int) -> str:
     return f"[^{forbidden}]" + "{1," + str(open_chars) + "}"
 
 
-def task_grammar(task: TaskSpec, profile: PromptProfile, sentence: str, max_items: int = 0) -> str:
-    """xgrammar EBNF for every output this task may produce about `sentence`, spans grounded.
+def task_grammar(task: TaskSpec, profile: PromptProfile, sentence: str, max_items: int = 0,
+                 boundaries: tuple[int, ...] | None = None) -> str:
+    """xgrammar EBNF for every output this task may produce about `sentence`, spans grounded (and
+    starting and ending only at `boundaries` when given: span_rules).
 
     max_items 0 = no cap on the number of items: `max_new_tokens` bounds the output (a cut output
     is `partial`)."""
     fields = [("label" if name == task.label_field else "span") for name in task.fields]
     item = f"{_literal(profile.item_open)} " + f" {_literal(profile.item_sep)} ".join(fields)
-    rules = span_rules(sentence)
+    rules = span_rules(sentence, boundaries)
     # ":無い" (no_item_marker) is how some checkpoints say "nothing found"; the parser accepts it.
     nothing = f"{_literal(profile.item_open)} {_literal(profile.no_item_marker)}"
     if not rules.n_starts:

@@ -149,7 +149,7 @@ def score(records: list[LabelledRecord], predictions: list[str | None], registry
     for i, (record, predicted) in enumerate(zip(records, predictions, strict=True)):
         spec = registry.tasks[record.task]
         profile = registry.profiles[spec.profile]
-        gold = parse_output(record.gold, spec, profile, sentence=record.text)
+        gold = parse_output(record.gold, spec, profile, sentence=record.text, drop_repeats=False)
         pred = parse_output(predicted, spec, profile, sentence=record.text,
                             truncated=bool(truncated and truncated[i]))
         scores.setdefault(record.task, TaskScore(record.task)).add(gold, pred)

@@ -9,6 +9,10 @@ Status:
 Spans may contain the separators themselves (times 18:30, ratios 3:1, URLs). Items are therefore
 not split blindly: the body is cut at every ':' and the pieces are regrouped by a small dynamic
 program that prefers well-formed items whose spans occur in the source sentence.
+
+An answer does not repeat an item: an item is kept at most as often as its spans occur in the
+sentence (a name written twice may be reported twice), further copies are dropped and flagged
+`repeated_items:N`. Small models loop on their last item; the copies are never new information.
 """
 
 from __future__ import annotations
@@ -48,15 +52,18 @@ def parse_output(
     *,
     sentence: str = "",
     truncated: bool = False,
+    drop_repeats: bool = True,
 ) -> ParseResult:
-    """Parse one model output. `truncated` = generation stopped at max_new_tokens."""
+    """Parse one model output. `truncated` = generation stopped at max_new_tokens. `drop_repeats`
+    False keeps every item as written (gold annotations are scored as they are)."""
     try:
-        return _parse(raw or "", task, profile, sentence, truncated)
+        return _parse(raw or "", task, profile, sentence, truncated, drop_repeats)
     except Exception as exc:  # the parser must be total; a bug here must not kill a partition
         return ParseResult("invalid", None, False, (), (f"parser_error:{type(exc).__name__}",))
 
 
-def _parse(raw: str, task: TaskSpec, profile: PromptProfile, sentence: str, truncated: bool) -> ParseResult:
+def _parse(raw: str, task: TaskSpec, profile: PromptProfile, sentence: str, truncated: bool,
+           drop_repeats: bool = True) -> ParseResult:
     flags: list[str] = []
     split = _split_oiellm if profile.name == "oiellm" else _split_giellm
     head = split(raw, task.iw, flags)
@@ -67,6 +74,9 @@ def _parse(raw: str, task: TaskSpec, profile: PromptProfile, sentence: str, trun
     if not label_known:
         flags.append("unknown_text_label")
     items, malformed = _parse_items(body, task, profile, sentence)
+    items, repeated = _without_repeats(items, task, sentence) if drop_repeats else (items, 0)
+    if repeated:
+        flags.append(f"repeated_items:{repeated}")
     if malformed:
         flags.append(f"malformed_items:{malformed}")
     for item in items:
@@ -77,6 +87,19 @@ def _parse(raw: str, task: TaskSpec, profile: PromptProfile, sentence: str, trun
         flags.append("truncated")
     structural = truncated or malformed or "iw_missing" in flags
     return ParseResult("partial" if structural else "ok", text_label, label_known, tuple(items), tuple(flags))
+
+
+def _without_repeats(items: list[ParsedItem], task: TaskSpec, sentence: str) -> tuple[list[ParsedItem], int]:
+    """(items with copies beyond what the sentence supports dropped, how many were dropped)."""
+    seen: dict[tuple[str, ...], int] = {}
+    kept = []
+    for item in items:
+        spans = [f for k, f in enumerate(item.fields) if task.fields[k] != task.label_field]
+        allowed = max(1, min((sentence.count(f) for f in spans), default=1)) if sentence else 1
+        seen[item.fields] = seen.get(item.fields, 0) + 1
+        if seen[item.fields] <= allowed:
+            kept.append(item)
+    return kept, len(items) - len(kept)
 
 
 def _split_giellm(raw: str, iw: str, flags: list[str]) -> tuple[str, str] | None:

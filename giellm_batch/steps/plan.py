@@ -22,6 +22,7 @@ class ExtractionPlan:
     max_items: int  # 0 = no bound
     max_span_chars: int  # 0 = no bound
     batch_size: int
+    span_boundaries: str = "morphemes"  # grounded decoding: morphemes | characters (settings.EngineSettings)
     prompts_per_partition: int = 4000  # engine calls per generation-stage partition (ExecutionSettings)
     identity: str = ""  # what makes two equal prompts give equal outputs (model, decoding, dtype...)
     dedup: bool = True
@@ -59,7 +60,8 @@ def extraction_plan(config: JobConfig, fault: str = "") -> ExtractionPlan:
     return ExtractionPlan(
         engine=spec, tasks=tuple(config.selected_tasks()), profiles=dict(config.task_registry.profiles),
         max_new_tokens=eng.max_new_tokens, decoding=eng.decoding, max_items=eng.max_items,
-        max_span_chars=eng.max_span_chars, batch_size=eng.batch_size, fault=fault,
+        max_span_chars=eng.max_span_chars, batch_size=eng.batch_size, span_boundaries=eng.span_boundaries,
+        fault=fault,
         # Everything besides the prompt that decides the engine's answer: the dedup cache key.
         identity=f"{config.pipeline_hash()}|{eng.dtype}|{eng.quantization}|{eng.seed}",
         dedup=ex.dedup, prompts_per_partition=ex.prompts_per_partition, gpus_per_engine=ex.gpus_per_engine,

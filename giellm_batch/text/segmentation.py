@@ -22,6 +22,7 @@ into a quarantine case (reason "segmentation: <type>: <message>"), never a faile
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -238,3 +239,10 @@ def worker_segmenter(max_sentence_chars: int = 300, min_sentence_chars: int = 2,
     (each keeps ~6 MB for good), so building one per partition or call leaks."""
     key = (max_sentence_chars, min_sentence_chars, mecab_max_chars)
     return _SEGMENTERS.get(key) or _SEGMENTERS.setdefault(key, Segmenter(*key))
+
+
+@functools.lru_cache(maxsize=1024)
+def morpheme_boundaries(text: str) -> tuple[int, ...]:
+    """Offsets in `text` where a morpheme starts or ends (this worker's Segmenter; cached, since a
+    sentence's tasks ask for the same one in a row). Grounded decoding's word boundaries."""
+    return tuple(sorted({b for start, end, _, _ in worker_segmenter().morphemes(text) for b in (start, end)}))

@@ -9,6 +9,11 @@ Annotated record (one JSON object per line):
      "events": [{"event_type": "試合", "trigger": [..], "argument": [..], "time": [..]}],
      "sentiment_words": [{"label": "ポジティブ", "span": [..], "pos": "名詞"}]}
 
+A record whose items are gold but whose text label is not known (public NER data has no SCNM
+sentence class) names the task or family in `"text_label_unknown": ["scnm"]`: its pair renders the
+task's first text label as a placeholder and is marked `text_label_known: false`, so training does
+not learn the placeholder (finetune.tokenize_examples) and scoring does not count it.
+
 A task gets a pair when the record has its text label, keyed by the task name or its family (the
 name up to the first "_": `scnm`, `tcree`, `scpos`). Its items come from the list the registry's
 `records` names; each item maps the task's field names to a label (the label field) or a span,
@@ -41,10 +46,14 @@ class Pair:
     output: str  # the gold GIELLM output string
     group: str  # the article / record id, kept together in one split
     split: str
+    text_label_known: bool = True  # False: the output's text label is a placeholder
 
-    def as_json(self) -> dict[str, str]:
-        return {"task": self.task, "input": self.input, "output": self.output, "group": self.group,
-                "split": self.split}
+    def as_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"task": self.task, "input": self.input, "output": self.output, "group": self.group,
+                               "split": self.split}
+        if not self.text_label_known:
+            row["text_label_known"] = False
+        return row
 
 
 class RecordError(ValueError):
@@ -108,20 +117,26 @@ def pairs_from_record(record: dict[str, Any], registry: TaskRegistry, tasks: Ite
         raise RecordError("'text' must be a non-empty string")
     group = str(record.get("article_id", record.get("id", text)))
     split = record.get("split") or split_of(group, heldout_share)
+    unknown = record.get("text_label_unknown") or []
+    if not isinstance(unknown, list):
+        raise RecordError("'text_label_unknown' must be a list of tasks or families")
     pairs = []
     for name in tasks:
         task = registry.tasks[name]
         label = text_label_for(record, task)
+        known = label is not None
+        if label is None and (name in unknown or name.split("_")[0] in unknown):
+            label = task.text_labels[0] if task.text_labels else "-"
         if label is None:
             continue
         profile = registry.profiles[task.profile]
         items = _items(record, task, text)
         output = render_output(task, profile, label, items)
-        parsed = parse_output(output, task, profile, sentence=text)
+        parsed = parse_output(output, task, profile, sentence=text, drop_repeats=False)
         if parsed.status != "ok" or parsed.text_label != label or [i.fields for i in parsed.items] != items:
             raise RecordError(f"{name}: rendered output {output!r} does not parse back "
                               f"(status {parsed.status}, flags {list(parsed.flags)})")
-        pairs.append(Pair(name, text, output, group, str(split)))
+        pairs.append(Pair(name, text, output, group, str(split), known))
     return pairs
 
 

@@ -102,8 +102,12 @@ def load_examples(config: FinetuneConfig, path: str, limit: int = 0) -> list[dic
     return rows[:limit] if limit else rows
 
 
-def tokenize_examples(rows: list[dict[str, str]], tokenizer: Any, config: FinetuneConfig) -> list[dict[str, list[int]]]:
-    """input_ids = prompt + output + EOS; labels mask the prompt (-100). Too-long examples are dropped."""
+def tokenize_examples(rows: list[dict[str, Any]], tokenizer: Any,
+                      config: FinetuneConfig) -> tuple[list[dict[str, list[int]]], int]:
+    """(examples, dropped). input_ids = prompt + output + EOS; labels mask the prompt (-100), and the
+    text label of a pair marked `text_label_known: false` (a placeholder: public NER data has no
+    sentence class), so the model is not taught to answer every real sentence with it. Examples
+    longer than train.max_length are dropped and counted (the card reports the count)."""
     from giellm_batch.giellm.prompts import build_prompt
 
     registry = config.task_registry
@@ -111,19 +115,32 @@ def tokenize_examples(rows: list[dict[str, str]], tokenizer: Any, config: Finetu
     out, dropped = [], 0
     for row in rows:
         task = registry.tasks[row["task"]]
-        prompt = build_prompt(task, registry.profiles[task.profile], row["input"])
+        profile = registry.profiles[task.profile]
+        prompt = build_prompt(task, profile, row["input"])
         prompt_ids = tokenizer(prompt)["input_ids"]  # as the engine sees it (with BOS)
         output_ids = [*tokenizer(row["output"], add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
         ids = prompt_ids + output_ids
         if len(ids) > config.train.max_length:
             dropped += 1
             continue
-        out.append({"input_ids": ids, "attention_mask": [1] * len(ids),
-                    "labels": [-100] * len(prompt_ids) + output_ids})
+        labels = list(output_ids)
+        if row.get("text_label_known") is False:
+            hidden = _label_tokens(row["output"], profile, output_ids, tokenizer)
+            labels = [-100] * hidden + output_ids[hidden:]
+        out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [-100] * len(prompt_ids) + labels})
     if dropped:
         log.warning("dropped %d of %d examples longer than train.max_length=%d tokens", dropped, len(rows),
                     config.train.max_length)
-    return out
+    return out, dropped
+
+
+def _label_tokens(output: str, profile: Any, output_ids: list[int], tokenizer: Any) -> int:
+    """How many leading tokens of `output_ids` spell the text label (`‹社会>`, or `社会/` for OIELLM);
+    0 when the tokenizer merges across the label's end (then nothing is masked)."""
+    close = profile.label_close if profile.name != "oiellm" else "/"
+    head = output[:output.index(close) + len(close)] if close in output else ""
+    head_ids = tokenizer(head, add_special_tokens=False)["input_ids"] if head else []
+    return len(head_ids) if output_ids[:len(head_ids)] == head_ids else 0
 
 
 def copy_examples(rows: list[dict[str, str]], tokenizer: Any, share: float, seed: int) -> list[dict[str, list[int]]]:
@@ -148,9 +165,16 @@ def copy_examples(rows: list[dict[str, str]], tokenizer: Any, share: float, seed
 
 def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
     """Build the random base model (char-level tokenizer) when asked. A base built earlier with other
-    settings (its marker differs, e.g. untied embeddings) is rebuilt; an identical one is kept."""
+    settings or over other texts (its marker's spec or texts digest differs) is rebuilt: a vocabulary
+    built from other texts would turn the new characters into byte pieces it never trained."""
     base = config.base_model
-    from giellm_batch.training.tiny_model import TinyModelSpec, build_tiny_model, built_marker, read_corpus
+    from giellm_batch.training.tiny_model import (
+        TinyModelSpec,
+        build_tiny_model,
+        built_marker,
+        read_corpus,
+        texts_sha256,
+    )
 
     marker = built_marker(Path(base.path))
     if not base.init_if_missing or ((Path(base.path) / "config.json").is_file() and marker is None):
@@ -161,8 +185,8 @@ def ensure_base_model(config: FinetuneConfig, texts: list[str]) -> None:
                          intermediate_size=base.intermediate_size, num_layers=base.num_layers,
                          num_heads=base.num_heads, seed=config.train.seed, char_level=True,
                          tie_embeddings=base.tie_embeddings)
-    if marker is not None and marker.get("spec") == asdict(spec):
-        return  # same shape: keep it, even when trained on other texts (runs on other tasks share one base)
+    if marker is not None and marker.get("spec") == asdict(spec) and marker.get("texts_sha256") == texts_sha256(corpus):
+        return  # same shape and the same vocabulary source: keep it
     build_tiny_model(Path(base.path), corpus, spec, force=True)
     log.info("random base model %s built (%s)", base.path, spec)
 
@@ -224,14 +248,15 @@ def finetune(config: FinetuneConfig, force: bool = False) -> dict[str, Any]:
     rows = load_examples(config, config.data.train, config.data.max_examples)
     if not rows:
         raise ValueError(f"{config.data.train}: no training pairs for tasks {list(config.data.tasks) or 'any'}")
-    ensure_base_model(config, [r["input"] for r in rows])
+    # The vocabulary covers every sentence of the training file, whichever tasks this run trains.
+    ensure_base_model(config, sorted({str(r.get("input", "")) for r in read_pairs(Path(config.data.train))}))
     tokenizer = AutoTokenizer.from_pretrained(config.base_model.path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    train = tokenize_examples(rows, tokenizer, config)
+    train, too_long = tokenize_examples(rows, tokenizer, config)
     if config.train.copy_share:
         train += copy_examples(rows, tokenizer, config.train.copy_share, config.train.seed)
-    heldout = tokenize_examples(load_examples(config, config.data.heldout), tokenizer, config) \
+    heldout = tokenize_examples(load_examples(config, config.data.heldout), tokenizer, config)[0] \
         if config.data.heldout else None
     model: Any = AutoModelForCausalLM.from_pretrained(config.base_model.path,
                                                  dtype=torch.bfloat16 if config.train.bf16 else torch.float32)
@@ -266,7 +291,8 @@ def finetune(config: FinetuneConfig, force: bool = False) -> dict[str, Any]:
     card = {
         "format": CARD_FORMAT, "digest": _digest(config), "name": config.name, "method": config.method,
         "base_model": config.base_model.path, "tasks": sorted({r["task"] for r in rows}),
-        "train_examples": len(train), "heldout_examples": len(heldout or []), "steps": result.global_step,
+        "train_examples": len(train), "dropped_too_long": too_long, "heldout_examples": len(heldout or []),
+        "steps": result.global_step,
         "train_loss": result.training_loss, "heldout_loss": metrics.get("eval_loss"),
         "losses": progress.losses, "seconds": round(time.monotonic() - started, 1), "resumed_from": resume,
         "seed": t.seed, "config": {k: v for k, v in asdict(config).items() if k != "task_registry"},

@@ -118,3 +118,27 @@ def test_grounded_spans_never_start_or_end_with_whitespace(registry):
     for span in (" iPhone", "iPhone ", "\t", "　", "Pro\t", "　ｿﾌﾄﾊﾞﾝｸ"):
         assert not accepts(grammar, f"‹技術>固有表現抽出:製品名;{span}"), repr(span)
     assert span_rules("\t　 ").n_starts == 0  # only whitespace: nothing to ground
+
+
+def test_with_word_boundaries_a_span_is_whole_morphemes_and_every_such_substring_is_admitted(registry):
+    from giellm_batch.text.segmentation import morpheme_boundaries
+
+    task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
+    sentence = "山田太郎は東京ドームで 新型 iPhone を発表した。"
+    bounds = morpheme_boundaries(sentence)
+    grammar = task_grammar(task, giellm, sentence, boundaries=bounds)
+    cuts = sorted({0, len(sentence), *bounds})
+
+    def spans(start: int, end: int) -> bool:
+        return accepts(grammar, f"‹社会>固有表現抽出:人名;{sentence[start:end]}")
+
+    whole = [(a, b) for a in cuts for b in cuts if a < b and sentence[a:b].strip() == sentence[a:b]
+             and not any(c in "。" for c in sentence[a:b])]
+    assert whole and all(spans(a, b) for a, b in whole)
+    inner = [(a, b) for a in range(len(sentence)) for b in range(a + 1, len(sentence) + 1)
+             if (a not in cuts or b not in cuts) and sentence[a:b].strip() == sentence[a:b]
+             and sentence.count(sentence[a:b]) == 1]
+    assert inner and not any(spans(a, b) for a, b in inner)  # never half a word
+    assert spans(0, 4) or spans(0, 2)  # the name (or its first word) is reachable
+    # Characters mode still admits the half words.
+    assert accepts(task_grammar(task, giellm, sentence), f"‹社会>固有表現抽出:人名;{sentence[1:3]}")

@@ -101,7 +101,18 @@ def test_parser_handles_huge_input(registry):
     task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
     raw = "‹社会>固有表現抽出" + ":人名;山田" * 5000
     result = parse_output(raw, task, giellm)
-    assert result.status == "partial" and len(result.items) == 400
+    assert result.status == "partial" and "malformed_items:4600" in result.flags  # 400 pieces parsed, the rest flagged
+    assert len(result.items) == 1 and "repeated_items:399" in result.flags  # one item, as often as written
+    kept = parse_output(raw, task, giellm, drop_repeats=False)
+    assert len(kept.items) == 400
+
+
+def test_an_item_is_kept_as_often_as_the_sentence_holds_its_span(registry):
+    task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
+    raw = "‹社会>固有表現抽出:人名;山田:地名;東京:人名;山田:人名;山田:地名;東京"
+    result = parse_output(raw, task, giellm, sentence="山田さんと山田さんが東京へ。")
+    assert [item.fields for item in result.items] == [("人名", "山田"), ("地名", "東京"), ("人名", "山田")]
+    assert "repeated_items:2" in result.flags and result.status == "ok"
 
 
 @settings(max_examples=200, deadline=None)
