@@ -44,8 +44,15 @@ $(MODEL_DIR)/giellm_tiny_model.json: $(STAMP) data/sample/text
 $(TRAIN_DATA)/synthetic.jsonl: $(STAMP) giellm_batch/training/synthetic.py giellm_batch/training/gazetteer.py
 	$(BIN)/giellm-batch synth-data --out $@
 
-$(TRAIN_DATA)/pairs/train.jsonl: $(TRAIN_DATA)/synthetic.jsonl giellm_batch/giellm/tasks.yaml giellm_batch/training/examples.py
-	$(BIN)/giellm-batch training-data $(TRAIN_DATA)/synthetic.jsonl --out-dir $(TRAIN_DATA)/pairs
+# Real prose: Stockmark's Wikipedia NER sentences (data/ner-wikipedia, CC-BY-SA 3.0), split by page;
+# their TEST pages land in pairs/test.jsonl, never in training.
+$(TRAIN_DATA)/wikipedia-ner.jsonl: $(STAMP) data/ner-wikipedia/ner.json giellm_batch/training/wikipedia_ner.py
+	$(BIN)/giellm-batch wikipedia-ner --out $@
+
+$(TRAIN_DATA)/pairs/train.jsonl: $(TRAIN_DATA)/synthetic.jsonl $(TRAIN_DATA)/wikipedia-ner.jsonl \
+		giellm_batch/giellm/tasks.yaml giellm_batch/training/examples.py
+	$(BIN)/giellm-batch training-data $(TRAIN_DATA)/synthetic.jsonl $(TRAIN_DATA)/wikipedia-ner.jsonl \
+		--out-dir $(TRAIN_DATA)/pairs
 
 $(TRAINED_DIR)/giellm_training.json: $(TRAIN_DATA)/pairs/train.jsonl conf/finetune.yaml data/sample/text \
 		giellm_batch/training/finetune.py giellm_batch/training/tiny_model.py

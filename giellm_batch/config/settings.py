@@ -20,7 +20,7 @@ from giellm_batch.isolation.process import IsolationLimits
 InputFormat = Literal["livedoor", "jsonl", "parquet", "delta"]
 INPUT_FORMATS: tuple[str, ...] = typing.get_args(InputFormat)
 Decoding = Literal["grounded", "regex", "free"]
-SpanBoundaries = Literal["morphemes", "characters"]
+SpanBoundaries = Literal["morphemes", "noun_phrases", "characters"]
 
 
 class ConfigError(ValueError):
@@ -153,7 +153,9 @@ class EngineSettings:
     # speed of each: docs/measurements.md.
     decoding: Decoding = "grounded"
     # Grounded decoding: where a span may start and end. morphemes: only where one of the sentence's
-    # MeCab morphemes does (a name is whole words, never half of one); characters: anywhere.
+    # MeCab morphemes does (a name is whole words, never half of one); noun_phrases: only at the
+    # edges of runs of nouns, prefixes and suffixes (東京都千代田区, never 東京都 inside it);
+    # characters: anywhere.
     # docs/quality.md measures both on real text.
     span_boundaries: SpanBoundaries = "morphemes"
     # Optional safety bounds for constrained decoding, 0 = none (the default: max_new_tokens bounds

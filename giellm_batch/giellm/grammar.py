@@ -11,7 +11,8 @@ contains one; the parts of the sentence between them remain reachable.
 With word boundaries (`boundaries`: the sentence's morpheme boundaries, from the caller) the
 automaton is built over the pieces between boundaries instead of single characters, so a span can
 only start and end where a word does: a name is never cut inside a word. The grammar then also
-has fewer states (one per piece, not per character).
+has fewer states (one per piece, not per character). `starts` / `ends` narrow that further (e.g.
+to the edges of noun phrases): a piece carries whether a span may start or end with it.
 
 The grammar is xgrammar EBNF, handed to vLLM's structured outputs per request
 (`StructuredOutputsParams(grammar=...)`). A sentence's span rules are built once and shared by
@@ -25,6 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from giellm_batch.giellm.regex_constraint import OPEN_LABEL_CHARS, OPEN_TEXT_LABEL_CHARS, SPAN_FORBIDDEN, repeat
 from giellm_batch.giellm.tasks import PromptProfile, TaskSpec
@@ -36,10 +38,10 @@ def suffix_automaton(text: str) -> list[dict[str, int]]:
     return _automaton(text)[0]
 
 
-def _automaton(text: Sequence[str]) -> tuple[list[dict[str, int]], list[int]]:
+def _automaton(text: Sequence[Any]) -> tuple[list[dict[Any, int]], list[int]]:
     """(transitions, length of each state's longest string); a transition always leads to a longer state.
     `text` is a sequence of symbols: the characters of a string, or the pieces between word boundaries."""
-    trans: list[dict[str, int]] = [{}]
+    trans: list[dict[Any, int]] = [{}]
     link, length = [-1], [0]
     last = 0
     for ch in text:
@@ -81,30 +83,39 @@ class SpanRules:
     n_starts: int  # 0: no character of the sentence can start a span (empty, or separators only)
 
 
-def pieces(sentence: str, boundaries: Sequence[int] | None) -> list[str]:
-    """The sentence cut at `boundaries` (offsets; 0 and the end are implied), or its characters."""
+Piece = tuple[str, bool, bool]  # (text, a span may start with it, a span may end with it)
+
+
+def pieces(sentence: str, boundaries: Sequence[int] | None, starts: Sequence[int] | None = None,
+           ends: Sequence[int] | None = None) -> list[Piece]:
+    """The sentence cut at `boundaries` (offsets; 0 and the end are implied), or its characters;
+    a piece may start a span when its start is in `starts`, end one when its end is in `ends`
+    (None: everywhere). The flags are part of the symbol, so equal text at a place where a span may
+    not start is another symbol."""
     if boundaries is None:
-        return list(sentence)
+        return [(ch, True, True) for ch in sentence]
     cuts = sorted({0, len(sentence), *(b for b in boundaries if 0 < b < len(sentence))})
-    return [sentence[a:b] for a, b in itertools.pairwise(cuts)]
+    first, last = set(starts if starts is not None else cuts), set(ends if ends is not None else cuts)
+    return [(sentence[a:b], a in first, b in last) for a, b in itertools.pairwise(cuts)]
 
 
 @lru_cache(maxsize=4096)
-def span_rules(sentence: str, boundaries: tuple[int, ...] | None = None) -> SpanRules:
+def span_rules(sentence: str, boundaries: tuple[int, ...] | None = None, starts: tuple[int, ...] | None = None,
+               ends: tuple[int, ...] | None = None) -> SpanRules:
     """The span grammar of one sentence (cached: the sentence's tasks share it); with `boundaries`,
-    spans start and end only there.
+    spans start and end only there, and with `starts` / `ends` only at those of them.
 
     A span neither starts nor ends with whitespace (the parser strips it, so such a span could not
     be read back as written); whitespace inside a span ("iPhone 15 Pro") is kept. A piece holding a
     separator is never followed."""
-    trans, length = _automaton(pieces(sentence, boundaries))
+    trans, length = _automaton(pieces(sentence, boundaries, starts, ends))
     # All transitions into a suffix-automaton state carry the same symbol: the state's last one.
-    last = [""] * len(trans)
+    last: list[Piece] = [("", False, False)] * len(trans)
     for edges in trans:
         for piece, target in edges.items():
             last[target] = piece
-    ends_ok = [not piece or not piece[-1].isspace() for piece in last]
-    blocked = {piece for edges in trans for piece in edges if any(c in SPAN_FORBIDDEN for c in piece)}
+    ends_ok = [can_end and not text[-1].isspace() for text, _, can_end in last]
+    blocked = {piece for edges in trans for piece in edges if any(c in SPAN_FORBIDDEN for c in piece[0])}
     viable = [False] * len(trans)  # some allowed path from here ends on a non-space character
     for state in sorted(range(len(trans)), key=lambda s: -length[s]):  # targets are always longer
         viable[state] = (state != 0 and ends_ok[state]) or any(
@@ -121,10 +132,10 @@ def span_rules(sentence: str, boundaries: tuple[int, ...] | None = None) -> Span
     def alternatives(state: int) -> list[str]:
         alts = []
         for ch, target in sorted(trans[state].items()):
-            if ch in blocked or not viable[target] or (state == 0 and ch[0].isspace()):
+            if ch in blocked or not viable[target] or (state == 0 and (ch[0][0].isspace() or not ch[1])):
                 continue
             has_more = any(viable[t] for c, t in trans[target].items() if c not in blocked)
-            alts.append(f"{_literal(ch)} {name(target)}" if has_more else _literal(ch))
+            alts.append(f"{_literal(ch[0])} {name(target)}" if has_more else _literal(ch[0]))
         return alts
 
     start = alternatives(0)
@@ -149,7 +160,8 @@ def _choice(words: Sequence[str], open_chars: int) -> str:
 
 
 def task_grammar(task: TaskSpec, profile: PromptProfile, sentence: str, max_items: int = 0,
-                 boundaries: tuple[int, ...] | None = None) -> str:
+                 boundaries: tuple[int, ...] | None = None, starts: tuple[int, ...] | None = None,
+                 ends: tuple[int, ...] | None = None) -> str:
     """xgrammar EBNF for every output this task may produce about `sentence`, spans grounded (and
     starting and ending only at `boundaries` when given: span_rules).
 
@@ -157,7 +169,7 @@ def task_grammar(task: TaskSpec, profile: PromptProfile, sentence: str, max_item
     is `partial`)."""
     fields = [("label" if name == task.label_field else "span") for name in task.fields]
     item = f"{_literal(profile.item_open)} " + f" {_literal(profile.item_sep)} ".join(fields)
-    rules = span_rules(sentence, boundaries)
+    rules = span_rules(sentence, boundaries, starts, ends)
     # ":無い" (no_item_marker) is how some checkpoints say "nothing found"; the parser accepts it.
     nothing = f"{_literal(profile.item_open)} {_literal(profile.no_item_marker)}"
     if not rules.n_starts:

@@ -11,6 +11,9 @@
 Labelled records are JSON lines, a JSON list, or CSV, each with the input text, the gold output
 string and the task (per record, or one task for the file). A record that cannot be used is
 reported with its line number, skipped, and counted.
+
+A record marked `"text_label_known": false` (real NER sentences without a public SCNM class: the
+gold carries a placeholder) is left out of TL, and its ALL needs only a perfect WL.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class LabelledRecord:
     text: str
     gold: str
     prediction: str | None = None  # for score-only mode
+    text_label_known: bool = True  # False: the gold's text label is a placeholder (not scored)
 
 
 @dataclass
@@ -43,30 +47,33 @@ class TaskScore:
     task: str
     sequences: int = 0
     tl_correct: int = 0
+    tl_sequences: int = 0  # sequences whose gold text label is known
     gold_items: int = 0
     matched_items: int = 0
     extra_items: int = 0
     all_correct: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
 
-    def add(self, gold: ParseResult, predicted: ParseResult) -> None:
+    def add(self, gold: ParseResult, predicted: ParseResult, text_label_known: bool = True) -> None:
         self.sequences += 1
+        self.tl_sequences += text_label_known
         self.statuses[predicted.status] += 1
         tl_ok = predicted.text_label is not None and predicted.text_label == gold.text_label
         gold_items = Counter(item.fields for item in gold.items)
         pred_items = Counter(item.fields for item in predicted.items)
         matched = sum((gold_items & pred_items).values())
+        tl_ok = tl_ok and text_label_known
         self.tl_correct += tl_ok
         self.gold_items += sum(gold_items.values())
         self.matched_items += matched
         self.extra_items += sum((pred_items - gold_items).values())
         wl_perfect = matched == sum(gold_items.values()) and (bool(gold_items) or not pred_items)
-        self.all_correct += tl_ok and wl_perfect
+        self.all_correct += (tl_ok or not text_label_known) and wl_perfect
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["statuses"] = dict(self.statuses)
-        out["tl_accuracy"] = self.tl_correct / self.sequences if self.sequences else None
+        out["tl_accuracy"] = self.tl_correct / self.tl_sequences if self.tl_sequences else None
         out["wl_accuracy"] = self.matched_items / self.gold_items if self.gold_items else None
         out["all_accuracy"] = self.all_correct / self.sequences if self.sequences else None
         predicted = self.matched_items + self.extra_items
@@ -132,7 +139,8 @@ def load_labelled(
             skipped.append(f"line {number}: needs a string field '{prediction_field}'")
             continue
         spec = registry.tasks[name]
-        records.append(LabelledRecord(number, name, strip_prompt(text, spec, registry), gold, prediction))
+        records.append(LabelledRecord(number, name, strip_prompt(text, spec, registry), gold, prediction,
+                                      row.get("text_label_known") is not False))
     return LoadReport(records, skipped)
 
 
@@ -152,7 +160,7 @@ def score(records: list[LabelledRecord], predictions: list[str | None], registry
         gold = parse_output(record.gold, spec, profile, sentence=record.text, drop_repeats=False)
         pred = parse_output(predicted, spec, profile, sentence=record.text,
                             truncated=bool(truncated and truncated[i]))
-        scores.setdefault(record.task, TaskScore(record.task)).add(gold, pred)
+        scores.setdefault(record.task, TaskScore(record.task)).add(gold, pred, record.text_label_known)
     return scores
 
 

@@ -53,6 +53,9 @@ class TaskSpec:
     records: str  # table the items land in: entities | relations | events | sentiment_words
     pos: tuple[str, ...] = ()  # expected part of speech of spans (SCPOS), e.g. ("名詞",)
     description: str = ""
+    # Grounded decoding: where this task's spans may start and end (morphemes | noun_phrases | characters);
+    # "" = the job's engine.span_boundaries.
+    span_boundaries: str = ""
 
     @property
     def span_fields(self) -> tuple[str, ...]:
@@ -78,7 +81,7 @@ def _task_from_yaml(name: str, raw: Any, profiles: dict[str, PromptProfile]) -> 
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected a mapping")
     allowed = {"profile", "iw", "text_labels", "item_kind", "fields", "label_field", "item_labels",
-               "records", "pos", "description"}
+               "records", "pos", "description", "span_boundaries"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown}; allowed: {sorted(allowed)}")
@@ -98,6 +101,10 @@ def _task_from_yaml(name: str, raw: Any, profiles: dict[str, PromptProfile]) -> 
     records = raw.get("records", "entities")
     if records not in RECORD_TABLES:
         raise ValueError(f"{where}.records: '{records}' is not one of {list(RECORD_TABLES)}")
+    boundaries = raw.get("span_boundaries", "")
+    if boundaries not in ("", "morphemes", "noun_phrases", "characters"):
+        raise ValueError(f"{where}.span_boundaries: '{boundaries}' is not one of "
+                         "['morphemes', 'noun_phrases', 'characters']")
     iw = raw.get("iw")
     if not isinstance(iw, str) or not iw:
         raise ValueError(f"{where}.iw: set the Instruction Word")
@@ -113,6 +120,7 @@ def _task_from_yaml(name: str, raw: Any, profiles: dict[str, PromptProfile]) -> 
         records=records,
         pos=_strings(raw.get("pos"), f"{where}.pos"),
         description=str(raw.get("description", "")),
+        span_boundaries=boundaries,
     )
 
 

@@ -24,7 +24,7 @@ from giellm_batch.isolation.faults import check_in_spark_task, poison_check
 from giellm_batch.isolation.process import Poisoned, map_isolated
 from giellm_batch.steps.base import BatchStep
 from giellm_batch.steps.plan import ExtractionPlan
-from giellm_batch.text.segmentation import morpheme_boundaries
+from giellm_batch.text.segmentation import morpheme_boundaries, noun_phrase_edges
 
 if TYPE_CHECKING:
     from pyspark.accumulators import Accumulator
@@ -50,15 +50,18 @@ def request_grammar(plan: ExtractionPlan) -> Callable[[str, str], str | None]:
     if plan.decoding != "grounded":
         return lambda task, prompt: None
     suffixes = dict(zip((t.name for t in plan.tasks), plan.prompt_suffixes(), strict=True))
-    words = plan.span_boundaries == "morphemes"
+    modes = {t.name: t.span_boundaries or plan.span_boundaries for t in plan.tasks}
 
     def grounded(task_name: str, prompt: str) -> str:
         task, suffix = plan.task(task_name), suffixes[task_name]
         if not prompt.endswith(suffix):
             raise ValueError(f"prompt does not end with task {task_name}'s suffix; cannot find its sentence")
         sentence = prompt[: len(prompt) - len(suffix)]
-        return task_grammar(task, plan.profiles[task.profile], sentence, plan.max_items,
-                            morpheme_boundaries(sentence) if words else None)
+        profile, mode = plan.profiles[task.profile], modes[task_name]
+        if mode == "noun_phrases":
+            return task_grammar(task, profile, sentence, plan.max_items, *noun_phrase_edges(sentence))
+        bounds = morpheme_boundaries(sentence) if mode == "morphemes" else None
+        return task_grammar(task, profile, sentence, plan.max_items, bounds)
 
     return grounded
 

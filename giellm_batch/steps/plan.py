@@ -22,7 +22,7 @@ class ExtractionPlan:
     max_items: int  # 0 = no bound
     max_span_chars: int  # 0 = no bound
     batch_size: int
-    span_boundaries: str = "morphemes"  # grounded decoding: morphemes | characters (settings.EngineSettings)
+    span_boundaries: str = "morphemes"  # grounded decoding: morphemes | noun_phrases | characters (settings)
     prompts_per_partition: int = 4000  # engine calls per generation-stage partition (ExecutionSettings)
     identity: str = ""  # what makes two equal prompts give equal outputs (model, decoding, dtype...)
     dedup: bool = True

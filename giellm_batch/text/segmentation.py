@@ -246,3 +246,19 @@ def morpheme_boundaries(text: str) -> tuple[int, ...]:
     """Offsets in `text` where a morpheme starts or ends (this worker's Segmenter; cached, since a
     sentence's tasks ask for the same one in a row). Grounded decoding's word boundaries."""
     return tuple(sorted({b for start, end, _, _ in worker_segmenter().morphemes(text) for b in (start, end)}))
+
+
+# Morphemes that make up a noun phrase (UniDic pos1). A name is a run of them: 東京|都|千代田|区.
+NOUN_PHRASE_POS = frozenset({"名詞", "接頭辞", "接尾辞"})
+
+
+@functools.lru_cache(maxsize=1024)
+def noun_phrase_edges(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(morpheme boundaries, where a maximal run of noun-phrase morphemes starts, where one ends).
+    Grounded decoding's `noun_phrases` spans start at a run's start and end at a run's end (one run
+    or several with what lies between)."""
+    morphemes = worker_segmenter().morphemes(text)
+    nouny = [pos in NOUN_PHRASE_POS for _, _, _, pos in morphemes]
+    starts = tuple(m[0] for i, m in enumerate(morphemes) if nouny[i] and (i == 0 or not nouny[i - 1]))
+    ends = tuple(m[1] for i, m in enumerate(morphemes) if nouny[i] and (i + 1 == len(morphemes) or not nouny[i + 1]))
+    return morpheme_boundaries(text), starts, ends

@@ -34,6 +34,11 @@ def _digest(config: FinetuneConfig) -> str:
     (a changed recipe must not be answered from the cache)."""
     settings = {k: v for k, v in asdict(config).items() if k not in ("task_registry", "output_dir", "name")}
     settings["train"].pop("threads", None)  # speed only
+    # Paths by name only: the data's bytes are hashed below, and a clone elsewhere (another user's
+    # checkout, CI) must find the weights kept in the repository up to date.
+    for section, key in (("base_model", "path"), ("base_model", "tokenizer_corpus"), ("data", "train"),
+                         ("data", "heldout")):
+        settings[section][key] = Path(settings[section][key]).name
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in (config.data.train, config.data.heldout):
         if path:
@@ -41,7 +46,9 @@ def _digest(config: FinetuneConfig) -> str:
     digest.update(Path(__file__).read_bytes())
     registry = config.task_registry
     if registry is not None:
-        digest.update(json.dumps({n: asdict(t) for n, t in registry.tasks.items()}, sort_keys=True).encode())
+        tasks = {n: {k: v for k, v in asdict(t).items() if k != "span_boundaries"}  # decoding only
+                 for n, t in registry.tasks.items()}
+        digest.update(json.dumps(tasks, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -299,6 +306,8 @@ def finetune(config: FinetuneConfig, force: bool = False) -> dict[str, Any]:
     }
     out_dir = Path(config.output_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=_parent(out_dir)))
+    if t.save_dtype == "float16" and config.method == "full":
+        model = model.to(torch.float16)  # half the size on disk; engines load it in their own dtype
     model.save_pretrained(str(tmp))  # the peft wrapper saves only the adapter
     tokenizer.save_pretrained(str(tmp))
     (tmp / CARD).write_text(json.dumps(card, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")

@@ -76,6 +76,9 @@ class TrainSettings:
     # Extra "repeat the sentence" examples, as a share of the pairs: teaches a model trained from
     # scratch to copy spans from its input (see finetune.copy_examples). 0 for pretrained checkpoints.
     copy_share: float = 0.0
+    # Weights as written: float32, or float16 (half the size: the embedded model is kept in the
+    # repository, under 10 MB). Training itself runs in float32 (or bf16 with `bf16`).
+    save_dtype: Literal["float32", "float16"] = "float32"
 
 
 @dataclass(frozen=True)

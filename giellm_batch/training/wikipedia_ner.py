@@ -33,7 +33,8 @@ SPLITS = ("train", "test")
 SOURCE_TYPES: dict[str, str] = {t: t for t in (
     "人名", "法人名", "政治的組織名", "その他の組織名", "地名", "施設名", "製品名", "イベント名")}
 
-# GiNZA's (ja_ginza 5.x) OntoNotes-style entity labels -> ours, for the real-text bench's baseline.
+# OntoNotes entity labels -> ours, for the real-text bench's GiNZA baseline (ja_ginza 5.3 tags
+# Extended Named Entity types; GiNZA's own ENE_ONTONOTES_MAPPING takes them to OntoNotes first).
 # Labels not listed (DATE, MONEY, NORP, ...) have no counterpart and are dropped. ORG cannot tell a
 # company from a party or a club: it maps to 法人名 (the commonest organisation type in the data).
 GINZA_TYPES: dict[str, str] = {

@@ -90,3 +90,12 @@ def test_evaluate_runs_the_model_path_and_writes_json_and_delta(spark, tmp_path,
     assert evaluate.main([*argv, "--score-only"]) == 0
     perfect = json.loads(out.read_text(encoding="utf-8"))["tasks"]
     assert {t["all_accuracy"] for t in perfect.values()} == {1.0}
+
+
+def test_a_placeholder_text_label_is_left_out_of_tl_and_all(registry):
+    gold = f"‹社会>{G}:人名;山田"
+    records = [LabelledRecord(0, "scnm_ner", "山田が来た", gold, text_label_known=False),
+               LabelledRecord(1, "scnm_ner", "山田が来た", gold)]
+    result = score(records, [f"‹文芸>{G}:人名;山田", f"‹文芸>{G}:人名;山田"], registry)["scnm_ner"].as_dict()
+    assert (result["tl_sequences"], result["tl_correct"], result["all_correct"]) == (1, 0, 1)
+    assert result["tl_accuracy"] == 0.0 and result["wl_accuracy"] == 1.0
