@@ -96,7 +96,9 @@ def ginza(texts: list[str]) -> tuple[list[list[tuple[str, str]]], float] | None:
 def model_answers(config: Any, model: Path, texts: list[str], boundaries: str) -> tuple[list[Any], float]:
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, path=str(model), name=model.name),
                                  tasks=(TASK,))
-    plan = dataclasses.replace(extraction_plan(config), span_boundaries=boundaries)
+    plan = extraction_plan(config)  # the boundaries asked for, whatever the task registry says
+    plan = dataclasses.replace(plan, span_boundaries=boundaries, tasks=tuple(
+        dataclasses.replace(t, span_boundaries=boundaries) for t in plan.tasks))
     frame = pd.DataFrame({"article_id": [str(i) for i in range(len(texts))], "sentence_idx": 0, "text": texts,
                           "char_start": 0, "task": TASK})
     started = time.monotonic()

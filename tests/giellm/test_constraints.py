@@ -142,3 +142,20 @@ def test_with_word_boundaries_a_span_is_whole_morphemes_and_every_such_substring
     assert spans(0, 4) or spans(0, 2)  # the name (or its first word) is reachable
     # Characters mode still admits the half words.
     assert accepts(task_grammar(task, giellm, sentence), f"‹社会>固有表現抽出:人名;{sentence[1:3]}")
+
+
+def test_noun_phrase_edges_admit_whole_names_and_nothing_cut_from_them(registry):
+    from giellm_batch.text.segmentation import noun_phrase_edges
+
+    task, giellm = registry.tasks["scnm_ner"], registry.profiles["giellm"]
+    sentence = "レッドフォックス株式会社は、東京都千代田区に本社を置く。"
+    grammar = task_grammar(task, giellm, sentence, 0, *noun_phrase_edges(sentence))
+
+    def spans(span: str) -> bool:
+        return accepts(grammar, f"‹社会>固有表現抽出:法人名;{span}")
+
+    assert spans("レッドフォックス株式会社") and spans("東京都千代田区") and spans("本社")
+    assert spans("東京都千代田区に本社")  # several runs with what lies between
+    cut = ("東京都", "千代田区", "株式会社", "レッドフォックス", "は、東京都千代田区", "置く")
+    assert not any(spans(s) for s in cut)
+    assert task.span_boundaries == "noun_phrases"  # the registry's choice for names (docs/quality.md)

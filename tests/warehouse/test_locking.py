@@ -108,7 +108,7 @@ def test_a_job_longer_than_the_bound_keeps_its_lock_and_a_dead_job_is_recorded_l
                                            or lock_record(warehouse)["run_id"] == "run-crashed"):
         time.sleep(0.1)
     time.sleep(3.0)  # the first run now holds the lock longer than three bounds
-    assert first.is_alive(), "the job ended too soon to test its heartbeat"
+    assert first.is_alive(), f"the job ended too soon to test its heartbeat (exit codes {codes})"
     assert job.main(argv(source, warehouse, *short_bound)) == 3
     first.join()
     assert codes == [0]
