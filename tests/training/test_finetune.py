@@ -37,6 +37,13 @@ def write_config(tmp_path: Path, pairs: Path, **train) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def own_model_cache(tmp_path, monkeypatch):
+    """A trained-model cache of this test's own: the machine's cache (keyed by config, data and code,
+    not by paths) may hold the same tiny model from an earlier run, and these tests must train."""
+    monkeypatch.setenv("GIELLM_BATCH_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory, registry) -> Path:
     out = tmp_path_factory.mktemp("pairs")
