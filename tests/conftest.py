@@ -51,8 +51,9 @@ def spark(tiny_model: Path) -> Iterator[Any]:
 
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # local[2,2]: two cores, and a failed task is retried once (the in-task fault test relies on it)
-    # Heap: Spark's default 1 GiB driver heap ran out over the whole suite in CI (hundreds of Delta
-    # tables' cached snapshots in one JVM); Spark then exits the JVM and every later test fails.
+    # Heap: this one JVM serves the whole suite, and its live set grows past Spark's default 1 GiB
+    # driver heap (1.2-1.3 GB after GC near the end, docs/measurements.md); Spark exits the JVM on
+    # an OutOfMemoryError and every later test fails (CI, issue 30).
     conf = {"spark.databricks.delta.snapshotPartitions": "2", "spark.ui.enabled": "false",  # as conf/smoke.yaml
             "spark.driver.memory": "4g"}
     # With S3A's jars from the start (a JVM's classpath is fixed when it starts); the `s3` fixture
