@@ -261,7 +261,10 @@ class JobConfig:
     def task_hash(self) -> str:
         """Prompt profiles + the selected task definitions (IW, labels, item shape)."""
         return _digest({
-            "tasks": [dataclasses.asdict(t) for t in self.selected_tasks()],
+            # A task without its own span_boundaries hashes as it did before the field existed, so
+            # warehouses written then are still this pipeline's when nothing else changed.
+            "tasks": [{k: v for k, v in dataclasses.asdict(t).items() if k != "span_boundaries" or v}
+                      for t in self.selected_tasks()],
             "profiles": {k: dataclasses.asdict(v) for k, v in self.task_registry.profiles.items()},
         })
 
@@ -269,7 +272,9 @@ class JobConfig:
         """Decoding and segmentation settings that change what the model is asked and may answer."""
         eng = self.engine
         return _digest({
-            "decoding": [eng.max_new_tokens, eng.decoding, eng.max_items, eng.max_span_chars, eng.span_boundaries],
+            # Spans anywhere ("characters") was the only grounded decoding before span_boundaries.
+            "decoding": [eng.max_new_tokens, eng.decoding, eng.max_items, eng.max_span_chars,
+                         *([eng.span_boundaries] if eng.span_boundaries != "characters" else [])],
             # The bounds decide what is quarantined, not what a processed article yields: changing
             # them must not make finished articles look unfinished.
             "segmentation": {k: v for k, v in dataclasses.asdict(self.segmentation).items()
