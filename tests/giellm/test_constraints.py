@@ -159,3 +159,7 @@ def test_noun_phrase_edges_admit_whole_names_and_nothing_cut_from_them(registry)
     cut = ("東京都", "千代田区", "株式会社", "レッドフォックス", "は、東京都千代田区", "置く")
     assert not any(spans(s) for s in cut)
     assert task.span_boundaries == "noun_phrases"  # the registry's choice for names (docs/quality.md)
+    titled = "山田氏と鈴木さんが来た。"  # a name may end before the suffix that closes its run
+    grammar = task_grammar(task, giellm, titled, 0, *noun_phrase_edges(titled))
+    assert all(accepts(grammar, f"‹社会>固有表現抽出:人名;{name}") for name in ("山田", "鈴木", "山田氏"))
+    assert not accepts(grammar, "‹社会>固有表現抽出:人名;山")
