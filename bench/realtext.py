@@ -11,11 +11,13 @@ Models run through the path users run: the job's prompt builder, vLLM with groun
 (`--boundaries`: morphemes, the default, and/or characters), the job's parser.
 
     python bench/realtext.py [--limit 0] [--boundaries morphemes,characters] [--examples 10]
-    python bench/realtext.py --paper --model PATH   # Table 3's split: 1,000 train / 4,343 test
+    python bench/realtext.py --paper [--model PATH]   # Table 3's split: 1,000 train / 4,343 test
 
 `--paper` scores on the paper's 4,343 test sentences (`giellm-batch wikipedia-ner --paper-split`)
-and prints WL beside GIELLM-13B's SCNM WL; the model named must have been trained on that split's
-1,000 (any checkpoint, GIELLM-13B-jpllm on a GPU with conf/finetune-gpu.yaml included).
+and prints WL beside GIELLM-13B's SCNM WL. Without --model it first trains the embedded recipe on
+that split's 1,000 sentences plus the synthetic pairs (models/giellm-mini-paper-<steps>); a model
+named must have been trained on those 1,000 (any checkpoint: GIELLM-13B-jpllm fine-tuned on a GPU
+with conf/finetune-gpu.yaml included).
 
 Last line: real_test_f1=... real_test_typed_f1=... synthetic_only_f1=... ginza_f1=... dict_f1=...
 train_wall_s=...  (untyped exact-span F1 on TEST unless named typed; train_wall_s: the embedded
@@ -137,6 +139,30 @@ def synthetic_only_model(path: Path) -> Path:
     return path
 
 
+def paper_model(path: Path, steps: int) -> Path:
+    """The embedded recipe trained on the paper's 1,000 TRAIN sentences (Table 3) plus the synthetic
+    pairs, built once per step count (the full recipe: ~20 min on 2 cores)."""
+    if (path / "giellm_training.json").is_file():
+        return path
+    from giellm_batch.giellm.tasks import load_task_registry
+    from giellm_batch.training.examples import build_pairs, write_jsonl
+    from giellm_batch.training.finetune import finetune
+    from giellm_batch.training.finetune_config import load_finetune_config
+
+    registry = load_task_registry(REPO / "conf" / "tasks.yaml")
+    real = [json.dumps(r, ensure_ascii=False) for r in wiki.paper_split(wiki.load_source()) if r["split"] == "train"]
+    pairs = [p.as_json() for p in build_pairs(real, registry, (TASK,)).pairs]
+    synthetic = REPO / "data" / "train" / "pairs" / "train.jsonl"
+    with synthetic.open(encoding="utf-8") as source:
+        pairs += [row for line in source if not (row := json.loads(line))["group"].startswith("wiki-")]
+    train = path.parent / f".{path.name}-train.jsonl"
+    write_jsonl(train, pairs)
+    finetune(load_finetune_config(REPO / "conf" / "finetune.yaml", {
+        "output_dir": str(path), "data": {"train": str(train)}, "train": {"max_steps": steps},
+        "base_model": {"path": str(path.parent / f"{path.name}-base")}}))
+    return path
+
+
 def print_row(name: str, s: EntityScores, seconds: float) -> None:
     r = s.row()
     kinds = " ".join(f"{label}={100 * m.recall:.0f}" for label, m in sorted(s.by_type.items()) if m.gold)
@@ -148,12 +174,14 @@ def print_row(name: str, s: EntityScores, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "conf" / "local.yaml"))
-    parser.add_argument("--model", default=str(REPO / "models" / "giellm-mini"))
+    parser.add_argument("--model", default="", help="checkpoint to score (default: models/giellm-mini)")
     parser.add_argument("--synthetic-model", default=str(REPO / "models" / "giellm-mini-synthetic"),
                         help="the recipe without real sentences (trained here when missing); 'none' skips it")
     parser.add_argument("--boundaries", default="morphemes,characters", help="grounded span boundaries to compare")
     parser.add_argument("--limit", type=int, default=0, help="first N TEST sentences (0 = all)")
-    parser.add_argument("--paper", action="store_true", help="the paper's split (1,000 train / 4,343 test)")
+    parser.add_argument("--paper", action="store_true",
+                        help="the paper's split (1,000 train / 4,343 test); without --model, trains the recipe on it")
+    parser.add_argument("--paper-steps", type=int, default=800, help="--paper's training steps (%(default)s)")
     parser.add_argument("--examples", type=int, default=0, help="print N TEST sentences with each answer")
     args = parser.parse_args()
 
@@ -170,14 +198,17 @@ def main() -> None:
           f"{'rep':>6} {'secs':>7}  recall by type")
     results: dict[str, EntityScores] = {}
     answers: dict[str, list[list[tuple[str, str]]]] = {}
-    systems = [(f"mini-real/{b}", Path(args.model), b) for b in args.boundaries.split(",")]
+    model = Path(args.model) if args.model else REPO / "models" / "giellm-mini"
+    if args.paper and not args.model:
+        model = paper_model(REPO / "models" / f"giellm-mini-paper-{args.paper_steps}", args.paper_steps)
+    systems = [(f"mini-real/{b}", model, b) for b in args.boundaries.split(",")]
     if args.synthetic_model != "none" and not args.paper:
         systems.append(("mini-synthetic/" + args.boundaries.split(",")[0], Path(args.synthetic_model),
                         args.boundaries.split(",")[0]))
-    for name, model, boundaries in systems:
+    for name, checkpoint, boundaries in systems:
         if name.startswith("mini-synthetic"):
-            model = synthetic_only_model(model)
-        parsed, seconds = model_answers(config, model, texts, boundaries)
+            checkpoint = synthetic_only_model(checkpoint)
+        parsed, seconds = model_answers(config, checkpoint, texts, boundaries)
         answers[name] = [items(p, config.task_registry.tasks[TASK]) for p in parsed]
         results[name] = score_entities(gold, answers[name], MERGE, [repeated(p) for p in parsed])
         print_row(name, results[name], seconds)
@@ -199,7 +230,7 @@ def main() -> None:
     main_name = systems[0][0]
     if args.paper:
         print(f"\npaper setting: WL {100 * results[main_name].wl:.2f} (GIELLM-13B SCNM WL {PAPER_SCNM_WL})")
-    card = Path(args.model) / "giellm_training.json"
+    card = model / "giellm_training.json"
     wall = json.loads(card.read_text(encoding="utf-8")).get("seconds", float("nan")) if card.is_file() else float("nan")
     synthetic = next((v for k, v in results.items() if k.startswith("mini-synthetic")), None)
     nan = float("nan")
