@@ -1,6 +1,6 @@
 """The embedded model's weights are kept in the repository (models/giellm-mini): they must be what
 conf/finetune.yaml's recipe gives on the data `make trained-model` builds, or `make run` would train
-again on a fresh machine (~25 min on 2 cores) and the figures in docs/quality.md would describe
+again on a fresh machine (~30 min on 2 cores) and the figures in docs/quality.md would describe
 other weights. When this fails, retrain (`make trained-model`) and commit the new weights."""
 
 from __future__ import annotations
