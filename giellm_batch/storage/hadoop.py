@@ -42,17 +42,50 @@ class HadoopStorage:
         # system loader (Class.forName's) does not see.
         return bool(self._jvm.org.apache.spark.util.Utils.classForName(java_class, False, False).isInstance(java_exc))
 
+    def _chain(self, exc: Exception) -> list[tuple[str, str]]:
+        """(class name, text) of the Java exception in `exc` and its causes (bounded: a chain may loop)."""
+        out: list[tuple[str, str]] = []
+        java_exc = getattr(exc, "java_exception", None)
+        while java_exc is not None and len(out) < 16:
+            out.append((str(java_exc.getClass().getName()), str(java_exc.toString())))
+            java_exc = java_exc.getCause()
+        return out
+
     def _missing(self, exc: Exception) -> bool:
-        return self._is(exc, "java.io.FileNotFoundException")
+        """Does `exc` say the file is not there? FileNotFoundException anywhere in its cause chain,
+        or the S3 SDK's NoSuchKey / a 404 wrapped in a plain IOException."""
+        if self._is(exc, "java.io.FileNotFoundException"):
+            return True
+        return any(name.endswith(("FileNotFoundException", "NoSuchKeyException")) or "Status Code: 404" in text
+                   for name, text in self._chain(exc))
+
+    def _changed(self, exc: Exception) -> bool:
+        """Was the file replaced between open and read? S3A pins the version it opened (If-Match on
+        its ETag): a rewrite in between answers 412 (the analytics input stream) or
+        RemoteFileChangedException (the classic one)."""
+        return any(name.endswith("RemoteFileChangedException") or "Status Code: 412" in text
+                   for name, text in self._chain(exc))
 
     def read_bytes(self, path: str) -> bytes:
-        fs, target = self._resolve(path)
-        try:
-            stream = fs.open(target)
-        except Exception as exc:
-            if self._missing(exc):
-                raise FileNotFoundError(f"no such file: {path}") from exc
-            raise
+        """The file's bytes. A file replaced while it is read (another run taking over the lock) is
+        read again, so the caller sees one whole version: the newest."""
+        for attempt in range(3):
+            fs, target = self._resolve(path)
+            try:
+                stream = fs.open(target)
+            except Exception as exc:
+                if self._missing(exc):
+                    raise FileNotFoundError(f"no such file: {path}") from exc
+                raise
+            try:
+                return self._read_open(stream, path)
+            except Exception as exc:
+                if attempt == 2 or not self._changed(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _read_open(self, stream: Any, path: str) -> bytes:
+        """All of an opened stream's bytes, then close it."""
         try:
             return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
         except Exception as exc:

@@ -42,6 +42,26 @@ def test_a_written_object_reads_back_whole_and_a_rewrite_replaces_it(storage, ro
         storage.status(f"{root}/new/absent")
 
 
+def test_an_object_deleted_or_replaced_between_open_and_read_reads_as_missing_or_anew(storage, root):
+    """S3A opens lazily and pins the version it opened: a lock another run deletes or rewrites
+    mid-read must read as absent or as its new content, never fail (a lock racer once got
+    `IOException ... Status Code: 412` here)."""
+    path = f"{root}/gone.json"
+    storage.write_bytes(path, ALL_BYTES)
+    fs, target = storage._resolve(path)
+    stream = fs.open(target)
+    fs.delete(target, False)
+    with pytest.raises(FileNotFoundError):
+        storage._read_open(stream, path)
+    storage.write_bytes(path, b"first")
+    stream = fs.open(target)
+    storage.write_bytes(path, b"second")
+    with pytest.raises(Exception) as changed:  # the stream is pinned to the first version
+        storage._read_open(stream, path)
+    assert storage._changed(changed.value), changed.value
+    assert storage.read_bytes(path) == b"second"
+
+
 def test_of_two_exclusive_creates_the_first_wins_and_keeps_its_content(storage, root):
     assert storage.create_exclusive(f"{root}/_lock/LOCK", b"first")
     assert not storage.create_exclusive(f"{root}/_lock/LOCK", b"second")
