@@ -66,17 +66,21 @@ class HadoopStorage:
         return any(name.endswith("RemoteFileChangedException") or "Status Code: 412" in text
                    for name, text in self._chain(exc))
 
+    def _or_missing(self, call: Any, message: str) -> Any:
+        """`call()`, with a not-found error from the store raised as FileNotFoundError(message)."""
+        try:
+            return call()
+        except Exception as exc:
+            if self._missing(exc):
+                raise FileNotFoundError(message) from exc
+            raise
+
     def read_bytes(self, path: str) -> bytes:
         """The file's bytes. A file replaced while it is read (another run taking over the lock) is
         read again, so the caller sees one whole version: the newest."""
         for attempt in range(3):
             fs, target = self._resolve(path)
-            try:
-                stream = fs.open(target)
-            except Exception as exc:
-                if self._missing(exc):
-                    raise FileNotFoundError(f"no such file: {path}") from exc
-                raise
+            stream = self._or_missing(lambda: fs.open(target), f"no such file: {path}")  # noqa: B023
             try:
                 return self._read_open(stream, path)
             except Exception as exc:
@@ -156,13 +160,7 @@ class HadoopStorage:
 
     def status(self, path: str) -> FileStatus:
         fs, target = self._resolve(path)
-        try:
-            found = fs.getFileStatus(target)
-        except Exception as exc:
-            if self._missing(exc):
-                raise FileNotFoundError(f"nothing at {path}") from exc
-            raise
-        return self._status(found)
+        return self._status(self._or_missing(lambda: fs.getFileStatus(target), f"nothing at {path}"))
 
     def list_folder(self, folder: str) -> list[FileStatus]:
         fs, target = self._resolve(folder)

@@ -271,4 +271,5 @@ def noun_phrase_edges(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tupl
     starts = tuple(m[0] for i, m in enumerate(morphemes) if nouny[i] and (i == 0 or not nouny[i - 1]))
     ends = tuple(sorted({m[1] for i, m in enumerate(morphemes) if nouny[i] and (
         i == last or not nouny[i + 1] or morphemes[i + 1][3] == "接尾辞")}))
-    return morpheme_boundaries(text), starts, ends
+    # From the same tagging (MeCab once per sentence on the generation path), as morpheme_boundaries.
+    return tuple(sorted({b for m in morphemes for b in (m[0], m[1])})), starts, ends
